@@ -1,0 +1,43 @@
+"""Celery settings for jobplatform, read from the environment (see jobplatform/config.py)."""
+
+from kombu import Queue
+
+from jobplatform import queues
+from jobplatform.config import Settings
+
+_settings = Settings.from_env()
+
+broker_url = _settings.broker_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {"visibility_timeout": queues.visibility_timeout()}
+jobplatform_journal_url = _settings.journal_url
+
+task_queues = [Queue(name, routing_key=name) for name in queues.QUEUE_NAMES]
+task_default_queue = queues.DEFAULT_QUEUE
+task_routes = queues.task_routes()
+task_annotations = [queues.QueueTimeLimits()]
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+# Results, progress and errors live in the SQL job store; no result backend is needed.
+task_ignore_result = True
+
+# A job is acknowledged after it ran, and goes back to the queue if its worker dies mid-way.
+task_acks_late = True
+task_reject_on_worker_lost = True
+
+# Flower and `celery events` need these.
+worker_send_task_events = True
+task_send_sent_event = True
+
+timezone = "UTC"
+enable_utc = True
+
+beat_schedule = {
+    "prune-ended-jobs": {
+        "task": "jobplatform.general.prune_jobs",
+        "schedule": float(_settings.prune_interval),
+        "options": {"headers": {"jobplatform_actor": "beat"}},
+    },
+}

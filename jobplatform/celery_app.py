@@ -1,0 +1,56 @@
+"""The Celery app that `celery -A jobplatform` finds; its settings come from celeryconfig.py."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from celery import Celery
+
+from .jobs.journal import Journal, connect
+from .jobs.tracking import Tracker
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+TASK_MODULES = ["jobplatform.tasks.general", "jobplatform.tasks.maintenance"]
+
+
+class JobPlatformCelery(Celery):
+    """Celery, plus the two things every jobplatform process needs from it: the Flask app
+    tasks run in (built on first use, so importing builds nothing) and the journal client."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._flask_app: Flask | None = None
+        self._journal: Journal | None = None
+        self._journal_pid: int | None = None
+
+    @property
+    def flask_app(self) -> Flask:
+        if self._flask_app is None:
+            from .app import create_app
+
+            self._flask_app = create_app()
+        return self._flask_app
+
+    def init_app(self, app: Flask) -> None:
+        """Let tasks run in `app` unless this process already has an app for them."""
+        app.extensions["celery"] = self
+        if self._flask_app is None:
+            self._flask_app = app
+
+    @property
+    def journal(self) -> Journal:
+        # One client per process: a forked pool process must not share its parent's sockets.
+        if self._journal is None or self._journal_pid != os.getpid():
+            self._journal = Journal(connect(self.conf.jobplatform_journal_url))
+            self._journal_pid = os.getpid()
+        return self._journal
+
+
+celery = JobPlatformCelery(
+    "jobplatform", task_cls="jobplatform.jobs.task:JobTask", include=TASK_MODULES
+)
+celery.config_from_object("celeryconfig")
+Tracker(celery).connect()

@@ -1,0 +1,57 @@
+"""Enqueue a job from inside the platform (the API): its row is committed before the publish,
+so the caller can read it the moment this returns."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.orm import Session
+
+from ..celery_app import celery
+from ..errors import JobPlatformError
+from ..queues import queue_for_task
+from .journal import EntryKind, entry
+from .store import apply_entries, begin_write
+from .tracking import RECORDED_HEADER, job_type_for
+
+
+class EnqueueFailed(JobPlatformError):
+    """The job was recorded but the broker would not take it; the job ends in error."""
+
+
+def enqueue(
+    session: Session,
+    task_name: str,
+    *,
+    user_id: int | None,
+    params: dict[str, Any],
+    actor: str,
+    idempotency_key: str | None = None,
+    retry_of: str | None = None,
+) -> str:
+    """Record a pending job, commit, then publish it; returns the job id."""
+    job_id = str(uuid.uuid4())
+    queue = queue_for_task(task_name)
+    begin_write(session)
+    apply_entries(session, [entry(
+        job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),
+        queue=queue, user_id=user_id, params=params, actor=actor,
+        idempotency_key=idempotency_key, retry_of=retry_of,
+        reason=f"retry of {retry_of}" if retry_of else None,
+    )])
+    session.commit()
+    kwargs = dict(params) if user_id is None else {**params, "user_id": user_id}
+    try:
+        celery.send_task(task_name, kwargs=kwargs, task_id=job_id, queue=queue,
+                         headers={RECORDED_HEADER: True})
+    except BrokerError as exc:
+        begin_write(session)
+        apply_entries(session, [entry(
+            job_id, EntryKind.ERROR, actor="api", error_type="EnqueueFailed",
+            error_message=f"The broker did not accept the job: {exc}",
+        )])
+        session.commit()
+        raise EnqueueFailed(f"the broker did not accept job {job_id}: {exc}") from exc
+    return job_id

@@ -1,0 +1,64 @@
+"""The worker-side request of a jobplatform task: journals a lost worker's requeue."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from billiard.einfo import ExceptionWithTraceback
+from billiard.exceptions import WorkerLostError
+from celery.worker.request import Request
+
+from .journal import EntryKind, entry
+
+log = logging.getLogger(__name__)
+
+LOST_COUNT_KEY = "jobplatform:lost:{}"
+#: A job whose worker dies this many times is ended in error rather than requeued again, so a
+#: task that kills its process (out of memory, a crash in C code) cannot loop for ever.
+MAX_WORKER_LOSSES = 3
+
+
+class JobRequest(Request):
+    """Celery requeues a job whose pool process died (acks_late + reject_on_worker_lost) and
+    fires no signal for it; this records the requeue before the message goes back."""
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True,
+                   return_ok: bool = False) -> Any:
+        if self._is_worker_lost(exc_info.exception) and self._will_requeue():
+            journal = self.task.app.journal
+            losses = journal.client.incr(LOST_COUNT_KEY.format(self.id))
+            journal.client.expire(LOST_COUNT_KEY.format(self.id), 24 * 3600)
+            if losses >= MAX_WORKER_LOSSES:
+                log.error("job %s lost its worker %d times; ending it in error", self.id, losses)
+                # Not requeued: Celery acknowledges the message and fires task_failure, which
+                # journals the error (jobs/tracking.py).
+                return self._fail_without_requeue(exc_info, send_failed_event, return_ok)
+            journal.append(entry(
+                self.id, EntryKind.REQUEUED, actor=f"worker:{self.hostname}",
+                reason=f"worker lost ({exc_info.exception}); requeued, attempt {losses + 1}",
+            ))
+        return super().on_failure(exc_info, send_failed_event, return_ok)
+
+    def _fail_without_requeue(self, exc_info: Any, send_failed_event: bool,
+                              return_ok: bool) -> Any:
+        task = self.task
+        saved = task.reject_on_worker_lost
+        task.reject_on_worker_lost = False
+        try:
+            return super().on_failure(exc_info, send_failed_event, return_ok)
+        finally:
+            task.reject_on_worker_lost = saved
+
+    def _is_worker_lost(self, exc: BaseException) -> bool:
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            return not (self._already_cancelled or self._already_revoked)
+        return isinstance(exc, WorkerLostError)
+
+    def _will_requeue(self) -> bool:
+        task = self.task
+        # With retry_on_worker_lost Celery publishes a retry instead, which the publish
+        # receiver journals like any retry.
+        return task.acks_late and task.reject_on_worker_lost and not task.retry_on_worker_lost

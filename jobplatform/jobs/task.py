@@ -1,0 +1,117 @@
+"""The base class of every jobplatform task: progress, log, cancellation, retries."""
+
+from __future__ import annotations
+
+import sys
+from time import monotonic
+from typing import Any, NamedTuple
+
+from celery import Task
+from celery.exceptions import Ignore
+
+from ..errors import JobCancelled, describe_exception
+from .journal import EntryKind, entry
+
+LOG_LINES_PER_JOB = 1000
+
+
+class Outcome(NamedTuple):
+    """What a task returns: its result (JSON) and one human line, "Synced 45 contacts"."""
+
+    result: dict[str, Any]
+    summary: str
+
+
+class JobTask(Task):
+    """A tracked task. Subclasses (or `@celery.task` functions) call `self.progress(...)`,
+    `self.log(...)` and `self.check_cancelled()`, and return an `Outcome`."""
+
+    #: The job's short `type`; the last part of the task name when not set.
+    job_type: str | None = None
+    Request = "jobplatform.jobs.request:JobRequest"
+    #: At most this many progress writes per second reach the journal; the last is kept.
+    progress_per_second = 4
+    #: How often, at most, `check_cancelled` asks Redis (seconds).
+    cancel_check_interval = 0.5
+
+    @property
+    def type_name(self) -> str:
+        return self.job_type or self.name.rsplit(".", 1)[-1]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.app.flask_app.app_context():
+            try:
+                return super().__call__(*args, **kwargs)
+            except JobCancelled as exc:
+                self._record(EntryKind.CANCELLED, reason=str(exc) or "stopped on request")
+                raise Ignore() from exc
+
+    # -- the task-facing API -------------------------------------------------------------
+
+    def progress(
+        self,
+        current: int,
+        total: int | None = None,
+        *,
+        unit: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Report how far the job is ("234 of 567 transactions"); also checks for cancel."""
+        state = self._job_state()
+        state["progress"] = {"current": current, "total": total, "unit": unit}
+        if message is not None:
+            state["progress"]["message"] = message
+        now = monotonic()
+        finished = total is not None and current >= total
+        if finished or now - state["progress_sent"] >= 1 / self.progress_per_second:
+            state["progress_sent"] = now
+            self._record(EntryKind.PROGRESS, **state["progress"])
+        self.check_cancelled()
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        """Add a line to the job's log (plain `logging` inside a task lands here too)."""
+        state = self._job_state()
+        state["log_lines"] += 1
+        if state["log_lines"] > LOG_LINES_PER_JOB:
+            if state["log_lines"] == LOG_LINES_PER_JOB + 1:
+                self._record(EntryKind.LOG, level="WARNING",
+                             message=f"log truncated after {LOG_LINES_PER_JOB} lines")
+            return
+        self._record(EntryKind.LOG, level=level.upper(), message=str(message))
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled if someone asked this job to stop; call it between steps."""
+        state = self._job_state()
+        now = monotonic()
+        if now - state["cancel_checked"] < self.cancel_check_interval:
+            return
+        state["cancel_checked"] = now
+        if self.request.id and self.app.journal.cancel_requested(self.request.id):
+            raise JobCancelled("cancelled on request")
+
+    def retry(self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
+              *rest: Any, **options: Any) -> Any:
+        """Celery's retry, remembering the error so the job's history says why it retried."""
+        cause = exc if exc is not None else sys.exc_info()[1]
+        if cause is not None:
+            self.request.jobplatform_retry_error = describe_exception(cause)
+        return super().retry(args, kwargs, exc, *rest, **options)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _job_state(self) -> dict[str, Any]:
+        """Per-run bookkeeping, kept on the request so it never leaks between runs."""
+        request = self.request
+        state = getattr(request, "jobplatform_state", None)
+        if state is None:
+            state = {"progress": None, "progress_sent": 0.0, "cancel_checked": 0.0, "log_lines": 0}
+            request.jobplatform_state = state
+        return state
+
+    def final_progress(self) -> dict[str, Any]:
+        state = getattr(self.request, "jobplatform_state", None)
+        return (state or {}).get("progress") or {}
+
+    def _record(self, kind: EntryKind, **fields: Any) -> None:
+        actor = f"worker:{self.request.hostname}" if self.request.hostname else "worker"
+        self.app.journal.append(entry(self.request.id, kind, actor=actor, **fields))

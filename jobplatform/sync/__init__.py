@@ -1,0 +1,1 @@
+"""What syncs do with provider data: the synced tables, upserts, cursors and summaries."""

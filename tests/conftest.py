@@ -1,0 +1,157 @@
+"""Test set-up with real parts: a Redis server, a database, a prefork Celery worker and the
+journal applier, the last two as subprocesses exactly as production runs them.
+
+Environment:
+  JOBPLATFORM_TEST_BROKER_URL    a Redis to use (default: the embedded one on a free port)
+  JOBPLATFORM_TEST_DATABASE_URL  a database to use (default: SQLite in a temporary folder)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from tests.support import ManagedProcess, Store, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+EMBEDDED_REDIS = pytest.StashKey()
+TEMP_DIR = pytest.StashKey()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every jobplatform setting at test resources before jobplatform reads them."""
+    temp = Path(tempfile.mkdtemp(prefix="jobplatform-tests-"))
+    config.stash[TEMP_DIR] = temp
+    broker = os.environ.get("JOBPLATFORM_TEST_BROKER_URL")
+    if not broker:
+        from jobplatform.embedded import EmbeddedRedis
+
+        server = EmbeddedRedis(temp / "redis", persistent=False)
+        broker = server.start()
+        config.stash[EMBEDDED_REDIS] = server
+    database = os.environ.get("JOBPLATFORM_TEST_DATABASE_URL") or f"sqlite:///{temp}/test.db"
+    os.environ.update(
+        JOBPLATFORM_BROKER_URL=broker,
+        JOBPLATFORM_JOURNAL_URL=broker,
+        JOBPLATFORM_DATABASE_URL=database,
+        JOBPLATFORM_INSTANCE_PATH=str(temp / "instance"),
+        JOBPLATFORM_SECRET_KEY="test-secret-key",
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(EMBEDDED_REDIS, None)
+    if server is not None:
+        server.stop()
+    shutil.rmtree(config.stash.get(TEMP_DIR, ""), ignore_errors=True)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"jobplatform broker: {os.environ['JOBPLATFORM_BROKER_URL']}",
+        f"jobplatform database: {os.environ['JOBPLATFORM_DATABASE_URL'].split('@')[-1]}",
+    ]
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"])
+
+
+@pytest.fixture(scope="session")
+def migrated_database(redis_client: redis.Redis) -> str:
+    """A database emptied of everything, then migrated; a Redis database emptied."""
+    from jobplatform import create_app, database
+    from jobplatform.extensions import db
+
+    redis_client.flushdb()
+    app = create_app()
+    with app.app_context():
+        existing = sa.MetaData()
+        existing.reflect(db.engine)
+        existing.drop_all(db.engine)
+    database.upgrade(app)
+    with app.app_context():
+        db.engine.dispose()
+    return os.environ["JOBPLATFORM_DATABASE_URL"]
+
+
+@pytest.fixture
+def app(migrated_database: str):
+    from jobplatform import create_app
+    from jobplatform.extensions import db
+
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def store(app) -> Store:
+    return Store(app)
+
+
+def _subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture(scope="session")
+def applier(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> ManagedProcess:
+    """The journal applier, as `jobplatform applier` runs it."""
+    process = ManagedProcess(
+        "applier",
+        [sys.executable, "-m", "jobplatform", "applier"],
+        env=_subprocess_env(),
+        log_path=tmp_path_factory.mktemp("logs") / "applier.log",
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(applier: ManagedProcess, tmp_path_factory: pytest.TempPathFactory) -> ManagedProcess:
+    """A prefork worker (-c 2) consuming all four queues, with the test tasks loaded."""
+    from jobplatform import celery
+    from jobplatform.queues import QUEUE_NAMES
+
+    name = f"tests-{uuid.uuid4().hex[:6]}@localhost"
+    process = ManagedProcess(
+        "worker",
+        [sys.executable, "-m", "celery", "-A", "jobplatform", "worker",
+         "-Q", ",".join(QUEUE_NAMES), "-c", "2", "-n", name, "-I", "tests.worker_tasks",
+         "-l", "info", "--without-mingle", "--without-gossip"],
+        env=_subprocess_env(),
+        log_path=tmp_path_factory.mktemp("logs") / "worker.log",
+        stop_timeout=30,
+    )
+    process.start()
+    process.node_name = name
+    wait_for(lambda: celery.control.ping(destination=[name], timeout=0.5),
+             timeout=60, message=f"worker {name} answering ping", process=process)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def subprocess_env() -> dict[str, str]:
+    return _subprocess_env()
+
+
+@pytest.fixture
+def user_id() -> int:
+    """A user id no other test uses, so each test's jobs and counts are its own."""
+    return uuid.uuid4().int % 1_000_000_000 + 1
+

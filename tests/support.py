@@ -1,0 +1,132 @@
+"""Helpers the tests share: waiting, reading jobs back, running subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask
+
+from jobplatform.extensions import db
+from jobplatform.jobs.models import Job, JobEvent, JobLog
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+class ManagedProcess:
+    """A real platform process (worker, applier, beat ...) started and stopped by a test."""
+
+    def __init__(self, name: str, argv: Sequence[str], *, env: dict[str, str], log_path: Path,
+                 stop_timeout: float = 15) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = env
+        self.log_path = log_path
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.node_name: str | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a machine dies."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def wait_for(check: Callable[[], T], *, timeout: float = 20, interval: float = 0.05,
+             message: str = "condition", process: ManagedProcess | None = None) -> T:
+    """Poll `check` until it returns something truthy; fail with what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            tail = f"\n--- {process.name} log ---\n{process.log_tail()}" if process else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}{tail}")
+        time.sleep(interval)
+
+
+class Store:
+    """Reads jobs back from the job store the way a user of the API would see them."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def _fresh(self) -> None:
+        db.session.rollback()  # end any read transaction so the next read sees new commits
+
+    def job(self, job_id: str) -> Job | None:
+        self._fresh()
+        return db.session.get(Job, job_id)
+
+    def events(self, job_id: str) -> list[tuple[str | None, str, str, str | None]]:
+        """(from, to, actor, reason) of each event, oldest first."""
+        self._fresh()
+        rows = db.session.execute(
+            sa.select(JobEvent.from_status, JobEvent.to_status, JobEvent.actor, JobEvent.reason)
+            .where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        )
+        return [tuple(row) for row in rows]
+
+    def transitions(self, job_id: str) -> list[tuple[str | None, str]]:
+        return [(frm, to) for frm, to, _, _ in self.events(job_id)]
+
+    def logs(self, job_id: str) -> list[str]:
+        self._fresh()
+        return list(db.session.scalars(
+            sa.select(JobLog.message).where(JobLog.job_id == job_id).order_by(JobLog.id)
+        ))
+
+    def wait_status(self, job_id: str, *statuses: str, timeout: float = 20,
+                    process: ManagedProcess | None = None) -> Job:
+        def reached() -> Job | None:
+            job = self.job(job_id)
+            return job if job is not None and job.status in statuses else None
+
+        return wait_for(reached, timeout=timeout, process=process,
+                        message=f"job {job_id} to be {' or '.join(statuses)}")
+
+    def query(self, statement: Any) -> list[Any]:
+        self._fresh()
+        return list(db.session.execute(statement))

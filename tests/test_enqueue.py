@@ -1,0 +1,22 @@
+"""Jobs created inside the platform (the API's path) are readable the moment enqueue returns."""
+
+from __future__ import annotations
+
+from jobplatform.extensions import db
+from jobplatform.jobs.enqueue import enqueue
+
+
+def test_an_enqueued_job_is_readable_at_once_and_tracked_to_the_end(store, user_id, worker):
+    job_id = enqueue(db.session, "jobplatform.general.test_steps", user_id=user_id,
+                     params={"count": 2}, actor=f"user:{user_id}", idempotency_key="k-1")
+
+    job = store.job(job_id)  # no waiting: the row was committed before the publish
+    assert job is not None
+    assert (job.status, job.type, job.queue) == ("pending", "test_steps", "general")
+    assert job.idempotency_key == "k-1"
+
+    store.wait_status(job_id, "complete", process=worker)
+    assert store.transitions(job_id) == [
+        (None, "pending"), ("pending", "processing"), ("processing", "complete"),
+    ]
+    assert store.events(job_id)[0][2] == f"user:{user_id}"

@@ -1,0 +1,82 @@
+"""Tasks the test worker loads (`-I tests.worker_tasks`): each exercises one part of tracking.
+
+They are named under `jobplatform.general.` so they route to the `general` queue like real jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import redis
+
+from jobplatform import celery
+from jobplatform.jobs.task import JobTask, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"])
+
+
+@celery.task(bind=True, name="jobplatform.general.test_steps")
+def steps(self: JobTask, user_id: int, count: int = 5, delay: float = 0.0) -> Outcome:
+    """Reports progress at every step, logs through both APIs, returns a summary."""
+    self.log("starting")
+    for step in range(1, count + 1):
+        time.sleep(delay)
+        self.progress(step, count, unit="steps", message=f"step {step}")
+        logger.info("finished step %d", step)
+    return Outcome({"steps": count}, f"Did {count:,} steps")
+
+
+@celery.task(name="jobplatform.general.test_noop")
+def noop(user_id: int | None = None) -> None:
+    return None
+
+
+@celery.task(name="jobplatform.general.test_fail")
+def fail(user_id: int, message: str = "Rate limit exceeded") -> None:
+    raise ValueError(message)
+
+
+@celery.task(bind=True, name="jobplatform.general.test_flaky", max_retries=3)
+def flaky(self: JobTask, user_id: int, failures: int) -> Outcome:
+    """Fails `failures` times, retrying each time, then succeeds."""
+    if self.request.retries < failures:
+        raise self.retry(exc=ConnectionError(f"provider timeout {self.request.retries + 1}"),
+                         countdown=0)
+    return Outcome({"attempts": self.request.retries + 1}, "Succeeded after retries")
+
+
+@celery.task(name="jobplatform.general.test_always_fails", autoretry_for=(RuntimeError,),
+             max_retries=2, retry_backoff=False, default_retry_delay=0)
+def always_fails(user_id: int) -> None:
+    raise RuntimeError("Rate limit exceeded")
+
+
+@celery.task(bind=True, name="jobplatform.general.test_sleep")
+def sleep(self: JobTask, user_id: int, seconds: float) -> Outcome:
+    """Sleeps in small steps, checking for cancellation between them."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        self.check_cancelled()
+        time.sleep(0.05)
+    return Outcome({"slept": seconds}, f"Slept {seconds}s")
+
+
+@celery.task(name="jobplatform.general.test_hang", time_limit=1, soft_time_limit=None)
+def hang(user_id: int, seconds: float = 10) -> None:
+    """Ignores its soft limit (there is none below the hard one) and is killed at 1 s."""
+    time.sleep(seconds)
+
+
+@celery.task(bind=True, name="jobplatform.general.test_die_once")
+def die_once(self: JobTask, user_id: int, marker: str) -> Outcome:
+    """On its first run, announces its pid and waits to be killed; later runs complete."""
+    client = _redis()
+    if client.set(marker, os.getpid(), nx=True):
+        time.sleep(30)
+    return Outcome({"pid": os.getpid()}, "Survived a lost worker")
