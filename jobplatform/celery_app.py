@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from celery import Celery
+from celery import Celery, signals
 
 from .jobs.journal import Journal, connect
 from .jobs.tracking import Tracker
@@ -54,3 +54,9 @@ celery = JobPlatformCelery(
 )
 celery.config_from_object("celeryconfig")
 Tracker(celery).connect()
+
+
+@signals.worker_process_init.connect(weak=False)
+def enter_app_context(**_: object) -> None:
+    """A pool process runs its tasks in one Flask app context (see JobTask.__call__)."""
+    celery.flask_app.app_context().push()

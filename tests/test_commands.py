@@ -70,8 +70,7 @@ def old_ended_job(user_id: int, days_ago: int) -> str:
 
     job_id = str(uuid.uuid4())
     at = (datetime.now(UTC) - timedelta(days=days_ago)).timestamp()
-    begin_write(db.session)
-    apply_entries(db.session, [
+    apply_entries(begin_write(db.session), [
         entry(job_id, EntryKind.PENDING, at=at, task="jobplatform.general.test_noop",
               type="test_noop", queue="general", user_id=user_id, actor="client"),
         entry(job_id, EntryKind.COMPLETE, at=at + 1, actor="worker:w"),

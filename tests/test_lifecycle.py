@@ -82,3 +82,16 @@ def test_long_texts_are_clipped_to_their_columns():
                                          error_message="m" * 20_000, traceback="t")])
     assert len(out.job["error_type"]) == 200
     assert len(out.job["error_message"]) == 10_000
+
+
+def test_a_start_that_travelled_with_the_end_is_applied_before_it():
+    start = entry(JOB, EntryKind.PROCESSING, at=2.0, actor="worker:w", worker="w")
+    done = entry(JOB, EntryKind.COMPLETE, at=2.01, actor="worker:w", result={"n": 1},
+                 summary="Done", started=start)
+    out = fold(fold(None, [published()]).job, [done])
+    assert [(e["from_status"], e["to_status"]) for e in out.events] == [
+        ("pending", "processing"), ("processing", "complete"),
+    ]
+    assert out.job["started_at"].timestamp() == 2.0
+    assert out.job["worker"] == "w"
+    assert out.job["status"] == "complete"

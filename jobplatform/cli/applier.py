@@ -9,7 +9,6 @@ import threading
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.orm import sessionmaker
 
 from ..extensions import db
 from ..jobs.applier import Applier
@@ -17,9 +16,11 @@ from ..jobs.journal import connect
 
 
 @click.command()
-@click.option("--batch-size", default=500, show_default=True, help="Entries per transaction.")
+@click.option("--batch-size", default=1000, show_default=True, help="Most entries per transaction.")
+@click.option("--linger-ms", default=100, show_default=True,
+              help="Under load, how long entries gather before a batch is applied.")
 @with_appcontext
-def applier(batch_size: int) -> None:
+def applier(batch_size: int, linger_ms: int) -> None:
     """Apply job transitions from the journal to the job store (run one or more)."""
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s: %(levelname)s/applier] %(message)s"
@@ -27,8 +28,9 @@ def applier(batch_size: int) -> None:
     settings = current_app.config["JOBPLATFORM_SETTINGS"]
     worker = Applier(
         connect(settings.journal_url),
-        sessionmaker(db.engine, expire_on_commit=False),
+        db.engine,
         batch_size=batch_size,
+        linger_ms=linger_ms,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..queues import QUEUE_NAMES
@@ -41,24 +40,17 @@ def add_transition(
             deltas[(scope, queue, new)] += 1
 
 
-def apply_deltas(session: Session, deltas: Mapping[CountKey, int]) -> None:
-    """Move the counters by `deltas` in one statement; keys in a fixed order so writers never
-    deadlock on each other's counter rows."""
+def apply_deltas(connection: sa.Connection, deltas: Mapping[CountKey, int]) -> None:
+    """Move the counters by `deltas` in one statement, keys in a fixed order so that writers
+    never deadlock on each other's counter rows."""
+    from .rows import row_writer
+
     rows = [
-        {"scope": s, "queue": q, "status": st, "count": n}
+        {"scope": s, "queue": q, "status": st, "delta": n}
         for (s, q, st), n in sorted(deltas.items())
         if n
     ]
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(QueueCount)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[QueueCount.scope, QueueCount.queue, QueueCount.status],
-        set_={"count": QueueCount.count + stmt.excluded["count"]},
-    )
-    session.execute(stmt, rows)
+    row_writer(connection.dialect.name).move_counts(connection, rows)
 
 
 def read_counts(session: Session, scopes: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -34,8 +34,7 @@ def enqueue(
     """Record a pending job, commit, then publish it; returns the job id."""
     job_id = str(uuid.uuid4())
     queue = queue_for_task(task_name)
-    begin_write(session)
-    apply_entries(session, [entry(
+    apply_entries(begin_write(session), [entry(
         job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),
         queue=queue, user_id=user_id, params=params, actor=actor,
         idempotency_key=idempotency_key, retry_of=retry_of,
@@ -47,8 +46,7 @@ def enqueue(
         celery.send_task(task_name, kwargs=kwargs, task_id=job_id, queue=queue,
                          headers={RECORDED_HEADER: True})
     except BrokerError as exc:
-        begin_write(session)
-        apply_entries(session, [entry(
+        apply_entries(begin_write(session), [entry(
             job_id, EntryKind.ERROR, actor="api", error_type="EnqueueFailed",
             error_message=f"The broker did not accept the job: {exc}",
         )])

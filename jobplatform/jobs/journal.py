@@ -1,21 +1,22 @@
 """The journal: an append-only Redis stream of job transitions, written by publishers and workers.
 
-Writing a transition costs one XADD. The applier (jobs/applier.py) folds the stream into the
-SQL job store in batches and acknowledges entries only after they are committed, so a
-transition survives a database outage or an applier crash.
+Writing a transition costs at most one XADD (a short job's start travels with its end, see
+`Journal.hold`). The applier (jobs/applier.py) folds the stream into the SQL job store in
+batches and acknowledges entries only after they are committed, so a transition survives a
+database outage or an applier crash.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from time import time
 from typing import Any
 
+import orjson
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -46,7 +47,7 @@ class EntryKind(StrEnum):
 
 def entry(job_id: str, kind: EntryKind, *, at: float | None = None, **fields: Any) -> Entry:
     """A journal entry; `at` is seconds since the epoch and defaults to now."""
-    return {"id": job_id, "kind": kind.value, "at": time() if at is None else at, **fields}
+    return {"id": job_id, "kind": kind.value, "at": time.time() if at is None else at, **fields}
 
 
 def entry_time(value: float) -> datetime:
@@ -54,12 +55,15 @@ def entry_time(value: float) -> datetime:
 
 
 def encode(item: Entry) -> bytes:
-    return json.dumps(item, separators=(",", ":"), default=str).encode()
+    return orjson.dumps(item, default=str)
 
 
 def decode(raw: bytes) -> Entry:
     """An entry from its stream form; raises ValueError for anything malformed."""
-    item = json.loads(raw)
+    try:
+        item = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"journal entry is not JSON: {exc}") from None
     if not isinstance(item, dict):
         raise ValueError("journal entry is not an object")
     if not isinstance(item.get("id"), str) or not item["id"] or len(item["id"]) > 36:
@@ -67,6 +71,11 @@ def decode(raw: bytes) -> Entry:
     EntryKind(item.get("kind"))
     if not isinstance(item.get("at"), int | float):
         raise ValueError("journal entry has no time")
+    started = item.get("started")
+    if started is not None and not (
+        isinstance(started, dict) and isinstance(started.get("at"), int | float)
+    ):
+        raise ValueError("journal entry has a malformed start")
     return item
 
 
@@ -88,37 +97,111 @@ def connect(url: str) -> redis.Redis:
 
 
 class Journal:
-    """Appends entries to the stream; entries that fail to send are kept and sent next time."""
+    """Appends entries to the stream over a connection of its own, and never raises.
 
-    def __init__(self, client: redis.Redis, *, stream: str = STREAM) -> None:
+    A process runs one task at a time, so it talks to its connection directly rather than
+    through the pool, which costs less per entry. With `wait=False` an entry is written to the
+    socket and its reply read later (with the next entry, or by the background flush): the
+    task does not wait a round trip, and once written the bytes reach Redis even if the process
+    is killed. Entries are kept until Redis confirms them, and on any error sent again, in
+    order; a repeat is harmless, since the applier folds repeats away.
+
+    `hold` keeps a job's `processing` entry for a moment: if the job's next entry comes within
+    it (a short task finishing), the start travels inside that entry, so a short job costs one
+    XADD and one applied entry for its start and end; otherwise the flush sends it on its own.
+    """
+
+    def __init__(self, client: redis.Redis, *, stream: str = STREAM,
+                 flush_interval: float = 0.025, retry_seconds: float = 1.0) -> None:
         self.client = client
         self.stream = stream
-        self._backlog: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
+        self.flush_interval = flush_interval
+        self.retry_seconds = retry_seconds
+        self._unsent: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
+        self._unconfirmed: list[bytes] = []
+        self._held: dict[str, tuple[float, Entry]] = {}
+        self._retry_at = 0.0
+        self._connection: redis.connection.AbstractConnection | None = None
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
-    def append(self, item: Entry) -> None:
-        """Record one entry; never raises, so tracking cannot fail the task it tracks."""
-        self._backlog.append(encode(item))
-        self._flush()
+    def append(self, item: Entry, *, wait: bool = True) -> None:
+        """Record one entry, with its job's held start if there is one; with `wait=False`,
+        return once it is written rather than confirmed."""
+        with self._lock:
+            held = self._held.pop(item["id"], None)
+            if held is not None:
+                item = {**item, "started": held[1]}
+            self._release_held()  # any other job's start goes first, in order
+            self._unsent.append(encode(item))
+            self._send(wait)
+            if self._unconfirmed:
+                self._start_flusher()
 
-    def append_many(self, items: Iterable[Entry]) -> None:
-        self._backlog.extend(encode(item) for item in items)
-        self._flush()
+    def hold(self, item: Entry, seconds: float) -> None:
+        """Keep `item` up to `seconds` to merge into its job's next entry (see the class)."""
+        with self._lock:
+            self._held[item["id"]] = (time.monotonic() + seconds, item)
+            self._start_flusher()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send everything held and kept, and confirm it."""
+        with self._lock:
+            self._release_held()
+            self._send(wait=True)
+
+    def _release_held(self, due_before: float | None = None) -> None:
+        for job_id, (due, item) in list(self._held.items()):
+            if due_before is None or due <= due_before:
+                del self._held[job_id]
+                self._unsent.append(encode(item))
+
+    def _send(self, wait: bool) -> None:
         try:
-            if len(self._backlog) == 1:
-                self.client.xadd(self.stream, {"e": self._backlog[0]})
-            else:
-                pipe = self.client.pipeline(transaction=False)
-                for payload in self._backlog:
-                    pipe.xadd(self.stream, {"e": payload})
-                pipe.execute()
-        except redis.RedisError as exc:
-            # Kept in order for the next append; a pipeline that failed midway may send some
-            # twice, which the applier's fold treats as repeats.
-            log.warning("job journal unreachable, %d entries held: %s", len(self._backlog), exc)
-            return
-        self._backlog.clear()
+            connection = self._connection or self._connect()
+            if self._unsent:
+                payloads = list(self._unsent)
+                connection.send_packed_command(connection.pack_commands(
+                    [("XADD", self.stream, "*", "e", payload) for payload in payloads]
+                ), check_health=False)
+                self._unsent.clear()
+                self._unconfirmed.extend(payloads)
+            if wait or len(self._unconfirmed) >= BACKLOG_LIMIT // 10:
+                for _ in self._unconfirmed:
+                    connection.read_response()
+                self._unconfirmed.clear()
+        except (redis.RedisError, OSError) as exc:
+            self._disconnect()
+            self._unsent.extendleft(reversed(self._unconfirmed))
+            self._unconfirmed.clear()
+            self._retry_at = time.monotonic() + self.retry_seconds
+            log.warning("job journal unreachable, %d entries held: %s", len(self._unsent), exc)
+            self._start_flusher()
+
+    def _connect(self) -> redis.connection.AbstractConnection:
+        self._connection = self.client.connection_pool.make_connection()
+        return self._connection
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._connection = None
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or not self._flusher.is_alive():
+            self._flusher = threading.Thread(target=self._flush_loop, name="journal-flush",
+                                             daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Send held starts when due, confirm what was written, retry what failed."""
+        while True:
+            time.sleep(self.flush_interval)
+            now = time.monotonic()
+            with self._lock:
+                self._release_held(due_before=now)
+                if self._unconfirmed or (self._unsent and now >= self._retry_at):
+                    self._send(wait=True)
 
     def request_cancel(self, job_id: str) -> None:
         """Flag a job so the task stops at its next check (see JobTask.check_cancelled)."""
@@ -128,6 +211,6 @@ class Journal:
         return bool(self.client.exists(CANCEL_KEY.format(job_id)))
 
     def backlog(self) -> int:
-        """How many entries are held in this process waiting for Redis."""
-        return len(self._backlog)
+        """How many entries this process keeps that Redis has not confirmed."""
+        return len(self._unsent) + len(self._unconfirmed)
 

@@ -2,6 +2,7 @@
 
 `fold` takes a job's current columns (or None for a job not yet stored) and the entries that
 arrived for it, in order, and returns its new columns with the events and log lines to append.
+Of a stored job it needs only `rows.DECISION_COLUMNS`; it sets whatever the entries change.
 The applier and the API's direct writes both go through it, so the rules live in one place.
 """
 
@@ -86,6 +87,15 @@ def fold(current: dict[str, Any] | None, items: Sequence[Entry]) -> Folded:
     for item in items:
         kind = EntryKind(item["kind"])
         at = entry_time(item["at"])
+        started = item.get("started")
+        if started and (job is None or job["status"] == JobStatus.PENDING):
+            # A start that travelled with the job's next entry (Journal.hold), or that the
+            # worker's main process reports for a job whose pool process died before sending
+            # it: it came first. A job already processing has its start recorded.
+            if job is None:
+                job = out.job = new_job(started)
+                out.created = True
+            _apply(job, EntryKind.PROCESSING, started, entry_time(started["at"]), out)
         if kind is EntryKind.LOG:
             out.logs.append(
                 {
@@ -169,7 +179,7 @@ def _apply(job: dict[str, Any], kind: EntryKind, item: Entry, at: Any, out: Fold
     elif kind is EntryKind.ERROR:
         _set_error(job, item)
         job["finished_at"] = at
-        reason = reason or job["error_message"]
+        reason = reason or job.get("error_message")
     elif kind is EntryKind.CANCELLED:
         job["finished_at"] = at
     out.events.append(_event(job, at, target.value, item, reason))

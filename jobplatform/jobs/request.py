@@ -37,8 +37,18 @@ class JobRequest(Request):
             journal.append(entry(
                 self.id, EntryKind.REQUEUED, actor=f"worker:{self.hostname}",
                 reason=f"worker lost ({exc_info.exception}); requeued, attempt {losses + 1}",
+                started=self._start_entry(),
             ))
         return super().on_failure(exc_info, send_failed_event, return_ok)
+
+    def _start_entry(self) -> dict[str, Any] | None:
+        """The job's start as this process saw it: the pool process may have died before
+        its own (held) start entry went out."""
+        if not self.time_start:
+            return None
+        actor = f"worker:{self.hostname}"
+        return entry(self.id, EntryKind.PROCESSING, at=self.time_start, actor=actor,
+                     worker=self.hostname)
 
     def _fail_without_requeue(self, exc_info: Any, send_failed_event: bool,
                               return_ok: bool) -> Any:

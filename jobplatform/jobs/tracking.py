@@ -27,6 +27,9 @@ from .task import JobTask
 RECORDED_HEADER = "jobplatform_recorded"
 # A header naming who published, when the publisher knows better than "client@host".
 ACTOR_HEADER = "jobplatform_actor"
+# How long a job's start may wait to travel with its next entry; with the applier's linger,
+# a start still shows within the 250 ms the API promises.
+START_HOLD_SECONDS = 0.05
 CAPTURE_EXCLUDED_LOGGERS = ("celery", "kombu", "amqp", "jobplatform.jobs", "billiard")
 
 
@@ -108,13 +111,14 @@ class Tracker:
         if task is None or not is_tracked(task.name):
             return
         request = task.request
-        self.app.journal.append(entry(
+        # Held briefly: a short job's start travels with its end (Journal.hold).
+        self.app.journal.hold(entry(
             task_id, EntryKind.PROCESSING,
             actor=f"worker:{request.hostname}", worker=request.hostname,
             task=task.name, type=job_type_for(self.app, task.name),
             queue=(request.delivery_info or {}).get("routing_key") or queue_for_task(task.name),
             user_id=_user_id(kwargs), retries=request.retries or 0,
-        ))
+        ), START_HOLD_SECONDS)
 
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
         if sender is None or not is_tracked(sender.name):
@@ -127,7 +131,7 @@ class Tracker:
         self.app.journal.append(entry(
             sender.request.id, EntryKind.COMPLETE, actor=f"worker:{sender.request.hostname}",
             result=value, summary=summary, **progress,
-        ))
+        ), wait=False)  # written before the worker acknowledges the message; see Journal
 
     def on_failure(self, sender: Task | None = None, task_id: str = "",
                    exception: BaseException | None = None, einfo: Any = None, **_: Any) -> None:
@@ -178,16 +182,27 @@ class JobLogHandler(logging.Handler):
 
 
 def capture_task_logging() -> None:
-    """Route INFO and up from task code into job logs, without changing what the console
-    shows (the root logger is lowered to INFO only for our handler's sake)."""
+    """Route INFO and up from task code into job logs without changing what the console shows.
+
+    The root logger goes down to INFO for the capture's sake; the platform's own loggers
+    (Celery's "received"/"succeeded" lines for every task, kombu's, billiard's) stay at the
+    console's level, so their INFO lines are still dropped at the first, cheapest check
+    instead of being built and offered to every handler.
+    """
     root = logging.getLogger()
     if any(isinstance(h, JobLogHandler) for h in root.handlers):
         return
-    console_level = root.level
+    console_level = root.level or logging.WARNING
     for handler in root.handlers:
         if handler.level == logging.NOTSET:
             handler.setLevel(console_level)
-    root.setLevel(min(console_level or logging.WARNING, logging.INFO))
+    for name in CAPTURE_EXCLUDED_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(console_level)
+    # Loggers from celery.utils.log.get_task_logger hang below "celery.task": task code.
+    logging.getLogger("celery.task").setLevel(min(console_level, logging.INFO))
+    root.setLevel(min(console_level, logging.INFO))
     handler = JobLogHandler(level=logging.INFO)
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)

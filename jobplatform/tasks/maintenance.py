@@ -30,7 +30,7 @@ def prune_jobs(self: JobTask, retention_days: int | None = None) -> Outcome:
     deleted = 0
     self.progress(0, total, unit="jobs", message=f"Pruning jobs ended before {cutoff:%Y-%m-%d}")
     while True:
-        begin_write(db.session)
+        connection = begin_write(db.session)
         chunk = db.session.execute(
             sa.select(Job.id, Job.user_id, Job.queue, Job.status)
             .where(old).order_by(Job.id).limit(PRUNE_CHUNK).with_for_update()
@@ -42,7 +42,7 @@ def prune_jobs(self: JobTask, retention_days: int | None = None) -> Outcome:
         for _, user_id, queue, status in chunk:
             add_transition(deltas, user_id, queue, status, None)
         db.session.execute(sa.delete(Job).where(Job.id.in_([row.id for row in chunk])))
-        apply_deltas(db.session, deltas)
+        apply_deltas(connection, deltas)
         db.session.commit()
         deleted += len(chunk)
         self.progress(deleted, max(total, deleted), unit="jobs")

@@ -1,0 +1,101 @@
+"""What the benchmarks share: an embedded Redis, managed subprocesses, the databases to try."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get(
+    "JOBPLATFORM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_reachable(url: str = POSTGRES_URL) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="jobplatform-bench-") as path:
+        yield Path(path)
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    from jobplatform.embedded import EmbeddedRedis
+
+    with EmbeddedRedis(data_dir, persistent=False) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def process(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A subprocess for the duration, stopped with SIGTERM (then SIGKILL) afterwards."""
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(list(argv), env=env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def celery_worker(app: str, queues: str, env: dict[str, str], log: Path,
+                  *extra: str) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    return process([sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues,
+                    "-c", "2", "-l", "warning", "--without-mingle", "--without-gossip", *extra],
+                   env, log)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str,
+               interval: float = 0.01) -> float:
+    """Poll until `check()`; returns the perf_counter time it first held."""
+    deadline = time.perf_counter() + timeout
+    while not check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
+    return time.perf_counter()
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
