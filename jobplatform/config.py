@@ -64,6 +64,7 @@ class Settings:
     rezen_sync_interval: int
     job_retention_days: int
     prune_interval: int
+    import_max_bytes: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -96,6 +97,7 @@ class Settings:
             rezen_sync_interval=get_int("REZEN_SYNC_INTERVAL", 900),
             job_retention_days=get_int("JOB_RETENTION_DAYS", 30),
             prune_interval=get_int("PRUNE_INTERVAL", 3600),
+            import_max_bytes=get_int("IMPORT_MAX_BYTES", 5_000_000),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -104,4 +106,7 @@ class Settings:
             "SECRET_KEY": self.secret_key or load_or_create_secret_key(self.instance_path),
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "JOBPLATFORM_SETTINGS": self,
+            "JOBPLATFORM_IMPORT_MAX_BYTES": self.import_max_bytes,
+            # Anything much larger than an import is refused before it is read (413).
+            "MAX_CONTENT_LENGTH": self.import_max_bytes + 1_000_000,
         }

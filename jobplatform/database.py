@@ -7,11 +7,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session, scoped_session
 
 from . import models  # noqa: F401  (registers every table with the metadata)
 from .extensions import db, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# On SQLite, a transaction begun with these options takes the write lock at BEGIN.
+WRITE_OPTIONS = {"sqlite_write_lock": True}
 
 
 def engine_options(url: str) -> dict[str, Any]:
@@ -38,6 +41,22 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     def on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_write_lock")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write(session: Session | scoped_session) -> sa.Connection:
+    """Start the session's transaction as a writer and return its connection: on SQLite, the
+    write lock is taken up front (BEGIN IMMEDIATE) so the read-then-write in `apply_entries`
+    cannot race another writer. PostgreSQL needs nothing; `apply_entries` locks its rows.
+
+    A transaction the session has open for reading is ended first, so the write starts with
+    its lock; one with unsaved changes is a mistake in the caller.
+    """
+    current = session() if isinstance(session, scoped_session) else session
+    if current.in_transaction():
+        if current.new or current.dirty or current.deleted:
+            raise RuntimeError("begin_write: the session has unsaved changes; commit them first")
+        current.rollback()
+    return current.connection(execution_options=WRITE_OPTIONS)
 
 
 def init_app(app: Flask) -> None:

@@ -1,6 +1,10 @@
 """Every table, imported in one place so the metadata (and so migrations) see them all."""
 
-from .jobs.models import Job, JobEvent, JobLog, JournalPosition, QueueCount
+from .jobs.models import Job, JobDuration, JobEvent, JobLog, JournalPosition, QueueCount
 from .sync.models import Contact
+from .users.models import ApiToken, User
 
-__all__ = ["Contact", "Job", "JobEvent", "JobLog", "JournalPosition", "QueueCount"]
+__all__ = [
+    "ApiToken", "Contact", "Job", "JobDuration", "JobEvent", "JobLog", "JournalPosition",
+    "QueueCount", "User",
+]

@@ -13,13 +13,15 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
-from tests.support import ManagedProcess, Store, wait_for
+from tests.support import ApiUser, ManagedProcess, Store, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_REDIS = pytest.StashKey()
@@ -155,3 +157,36 @@ def user_id() -> int:
     """A user id no other test uses, so each test's jobs and counts are its own."""
     return uuid.uuid4().int % 1_000_000_000 + 1
 
+
+
+class FreshSessionClient(FlaskClient):
+    """Requests reuse the app context the `app` fixture holds open, so, as in production where
+    each request has its own, every request starts with a fresh database transaction."""
+
+    def open(self, *args, **kwargs):
+        from jobplatform.extensions import db
+
+        db.session.rollback()
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app):
+    app.test_client_class = FreshSessionClient
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app) -> Callable[..., ApiUser]:
+    """A new user with a real API token: `make_user()`, `make_user(admin=True)`."""
+    from jobplatform.extensions import db
+    from jobplatform.users.tokens import create_user, issue_token
+
+    def make(*, admin: bool = False) -> ApiUser:
+        email = f"{uuid.uuid4().hex[:12]}@example.com"
+        user = create_user(db.session, email, admin=admin)
+        token = issue_token(db.session, user)
+        db.session.commit()
+        return ApiUser(user.id, email, token)
+
+    return make

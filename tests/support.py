@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,17 @@ from jobplatform.jobs.models import Job, JobEvent, JobLog
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    id: int
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 class ManagedProcess:
@@ -130,3 +142,34 @@ class Store:
     def query(self, statement: Any) -> list[Any]:
         self._fresh()
         return list(db.session.execute(statement))
+
+
+def seed_job(*, user_id: int | None, status: str = "complete", queue: str = "general",
+             job_type: str = "contacts_export", at: float | None = None,
+             summary: str | None = None, error: str | None = None) -> str:
+    """A job written straight to the store through the lifecycle rules (no worker needed)."""
+    import time
+    import uuid
+
+    from jobplatform.database import begin_write
+    from jobplatform.jobs.journal import EntryKind, entry
+    from jobplatform.jobs.store import apply_entries
+
+    job_id = str(uuid.uuid4())
+    at = time.time() if at is None else at
+    items = [entry(job_id, EntryKind.PENDING, at=at, task=f"jobplatform.general.{job_type}",
+                   type=job_type, queue=queue, user_id=user_id, params={}, actor="seed")]
+    if status != "pending":
+        items.append(entry(job_id, EntryKind.PROCESSING, at=at + 0.1, actor="seed", worker="w"))
+    if status == "complete":
+        items.append(entry(job_id, EntryKind.COMPLETE, at=at + 0.2, actor="seed",
+                           summary=summary, result={"n": 1}))
+    elif status == "error":
+        items.append(entry(job_id, EntryKind.ERROR, at=at + 0.2, actor="seed",
+                           error_type="RateLimitExceeded", error_message=error or "Rate limit",
+                           traceback="Traceback: secret internals"))
+    elif status == "cancelled":
+        items.append(entry(job_id, EntryKind.CANCELLED, at=at + 0.2, actor="seed"))
+    apply_entries(begin_write(db.session), items)
+    db.session.commit()
+    return job_id

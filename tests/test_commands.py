@@ -14,12 +14,13 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+from jobplatform.database import begin_write
 from jobplatform.embedded import free_port
 from jobplatform.extensions import db
 from jobplatform.jobs import counts
 from jobplatform.jobs.journal import EntryKind, entry
 from jobplatform.jobs.models import Job, JobEvent
-from jobplatform.jobs.store import apply_entries, begin_write
+from jobplatform.jobs.store import apply_entries
 from jobplatform.queues import QUEUE_NAMES
 from jobplatform.tasks.maintenance import prune_jobs
 from tests.support import ROOT, ManagedProcess, wait_for

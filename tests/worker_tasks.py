@@ -10,6 +10,7 @@ import os
 import time
 
 import redis
+from pydantic import BaseModel, ConfigDict, Field
 
 from jobplatform import celery
 from jobplatform.jobs.task import JobTask, Outcome
@@ -17,11 +18,27 @@ from jobplatform.jobs.task import JobTask, Outcome
 logger = logging.getLogger(__name__)
 
 
+class StepsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(5, ge=1, le=1000)
+    delay: float = Field(0.0, ge=0, le=5)
+
+
+class SleepParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(ge=0, le=60)
+
+
+class FailParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = "Rate limit exceeded"
+
+
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"])
 
 
-@celery.task(bind=True, name="jobplatform.general.test_steps")
+@celery.task(bind=True, name="jobplatform.general.test_steps", api_params=StepsParams)
 def steps(self: JobTask, user_id: int, count: int = 5, delay: float = 0.0) -> Outcome:
     """Reports progress at every step, logs through both APIs, returns a summary."""
     self.log("starting")
@@ -37,7 +54,7 @@ def noop(user_id: int | None = None) -> None:
     return None
 
 
-@celery.task(name="jobplatform.general.test_fail")
+@celery.task(name="jobplatform.general.test_fail", api_params=FailParams)
 def fail(user_id: int, message: str = "Rate limit exceeded") -> None:
     raise ValueError(message)
 
@@ -57,7 +74,7 @@ def always_fails(user_id: int) -> None:
     raise RuntimeError("Rate limit exceeded")
 
 
-@celery.task(bind=True, name="jobplatform.general.test_sleep")
+@celery.task(bind=True, name="jobplatform.general.test_sleep", api_params=SleepParams)
 def sleep(self: JobTask, user_id: int, seconds: float) -> Outcome:
     """Sleeps in small steps, checking for cancellation between them."""
     deadline = time.monotonic() + seconds

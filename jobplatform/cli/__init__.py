@@ -7,6 +7,7 @@ from flask.cli import FlaskGroup
 from ..app import create_app
 from .applier import applier
 from .platform import up
+from .users import users
 
 cli = FlaskGroup(
     name="jobplatform",
@@ -15,6 +16,7 @@ cli = FlaskGroup(
 )
 cli.add_command(up)
 cli.add_command(applier)
+cli.add_command(users)
 
 
 def main() -> None:

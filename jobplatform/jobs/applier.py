@@ -24,9 +24,10 @@ from time import monotonic
 import redis
 import sqlalchemy as sa
 
+from ..database import WRITE_OPTIONS
 from .journal import STREAM, Entry, decode, encode
 from .rows import row_writer
-from .store import WRITE_OPTIONS, apply_entries
+from .store import apply_entries
 
 log = logging.getLogger(__name__)
 

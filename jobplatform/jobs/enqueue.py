@@ -10,10 +10,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.orm import Session
 
 from ..celery_app import celery
+from ..database import begin_write
 from ..errors import JobPlatformError
 from ..queues import queue_for_task
 from .journal import EntryKind, entry
-from .store import apply_entries, begin_write
+from .store import apply_entries
 from .tracking import RECORDED_HEADER, job_type_for
 
 
@@ -30,9 +31,10 @@ def enqueue(
     actor: str,
     idempotency_key: str | None = None,
     retry_of: str | None = None,
+    job_id: str | None = None,
 ) -> str:
     """Record a pending job, commit, then publish it; returns the job id."""
-    job_id = str(uuid.uuid4())
+    job_id = job_id or str(uuid.uuid4())
     queue = queue_for_task(task_name)
     apply_entries(begin_write(session), [entry(
         job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),

@@ -41,6 +41,7 @@ class EntryKind(StrEnum):
     CANCELLED = "cancelled"
     REQUEUED = "requeued"
     CANCEL_REQUESTED = "cancel_requested"
+    NOTE = "note"
     PROGRESS = "progress"
     LOG = "log"
 

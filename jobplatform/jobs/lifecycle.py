@@ -107,7 +107,7 @@ def fold(current: dict[str, Any] | None, items: Sequence[Entry]) -> Folded:
             )
             continue
         if job is None:
-            if kind in (EntryKind.PROGRESS, EntryKind.CANCEL_REQUESTED):
+            if kind in (EntryKind.PROGRESS, EntryKind.CANCEL_REQUESTED, EntryKind.NOTE):
                 continue  # nothing to attach it to: the job was never published here
             job = out.job = new_job(item)
             out.created = True
@@ -135,6 +135,10 @@ def _apply(job: dict[str, Any], kind: EntryKind, item: Entry, at: Any, out: Fold
             _set_progress(job, item)
             job["heartbeat_at"] = at
             out.changed = True
+        return
+    if kind is EntryKind.NOTE:
+        # Something done to the job that is not a transition (it was retried as a new job).
+        out.events.append(_event(job, at, status, item, item.get("reason")))
         return
     if kind is EntryKind.CANCEL_REQUESTED:
         if status not in ENDED and not job["cancel_requested"]:

@@ -67,11 +67,16 @@ class Job(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Every list view pages newest first on (created_at, id), optionally narrowed by one of
+    # these columns: an index per filter keeps each page a short index range scan.
     __table_args__ = (
         sa.CheckConstraint(STATUS_CHECK, name="ck_jobs_status"),
         sa.Index("ix_jobs_created", "created_at", "id"),
         sa.Index("ix_jobs_user_created", "user_id", "created_at", "id"),
-        sa.Index("ix_jobs_status_created", "status", "created_at"),
+        sa.Index("ix_jobs_status_created", "status", "created_at", "id"),
+        sa.Index("ix_jobs_queue_created", "queue", "created_at", "id"),
+        sa.Index("ix_jobs_type_created", "type", "created_at", "id"),
+        sa.Index("uq_jobs_user_idempotency_key", "user_id", "idempotency_key", unique=True),
     )
 
 
@@ -134,3 +139,15 @@ class JournalPosition(db.Model):
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     last_entry_id: Mapped[str] = mapped_column(sa.String(64), default="0-0")
     term: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class JobDuration(db.Model):
+    """How many jobs of a queue ended with a duration in one histogram bucket (for /metrics);
+    kept by the applier with the rows, like the counters."""
+
+    __tablename__ = "job_durations"
+
+    queue: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    bucket: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    total_ms: Mapped[int] = mapped_column(sa.BigInteger, default=0)

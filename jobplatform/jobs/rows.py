@@ -205,6 +205,18 @@ class RowWriter:
                 rows,
             )
 
+    def move_durations(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        """Add each row's `delta` jobs and `ms` milliseconds to its (queue, bucket)."""
+        if rows:
+            keys = ", ".join(self.param(c) for c in ("queue", "bucket", "delta", "ms"))
+            connection.exec_driver_sql(
+                f"INSERT INTO job_durations (queue, bucket, count, total_ms) VALUES ({keys}) "
+                "ON CONFLICT (queue, bucket) DO UPDATE SET "
+                "count = job_durations.count + excluded.count, "
+                "total_ms = job_durations.total_ms + excluded.total_ms",
+                rows,
+            )
+
     def load_position(self, connection: sa.Connection, name: str) -> tuple[str, int]:
         """The journal's last applied entry id and the applier term that applied it, locked
         for the rest of the transaction (created at the start of the journal if absent)."""

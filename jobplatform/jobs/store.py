@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from .counts import CountKey, add_transition, apply_deltas
+from .durations import DurationKey, add_duration, apply_durations
 from .journal import Entry
 from .lifecycle import fold
 from .rows import JOB_COLUMNS, row_writer
-
-WRITE_OPTIONS = {"sqlite_write_lock": True}
+from .status import ENDED
 
 
 @dataclass(frozen=True)
@@ -25,13 +24,6 @@ class AppliedBatch:
     jobs_updated: int
     events: int
     logs: int
-
-
-def begin_write(session: Session) -> sa.Connection:
-    """Start the session's transaction as a writer and return its connection: on SQLite, the
-    write lock is taken up front (BEGIN IMMEDIATE) so the read-then-write in `apply_entries`
-    cannot race another writer. PostgreSQL needs nothing; `apply_entries` locks its rows."""
-    return session.connection(execution_options=WRITE_OPTIONS)
 
 
 def _changed_columns(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
@@ -55,6 +47,8 @@ def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedB
     events: list[dict[str, Any]] = []
     logs: list[dict[str, Any]] = []
     deltas: Counter[CountKey] = Counter()
+    durations: Counter[DurationKey] = Counter()
+    duration_ms: Counter[DurationKey] = Counter()
     for job_id in ids:
         before = current.get(job_id)
         folded = fold(before, by_job[job_id])
@@ -66,6 +60,9 @@ def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedB
         elif folded.changed and (columns := _changed_columns(before, job)):
             updates.append((columns, job))
         add_transition(deltas, job["user_id"], job["queue"], folded.old_status, job["status"])
+        if job["status"] in ENDED and folded.old_status not in ENDED:
+            add_duration(durations, duration_ms, job["queue"], job.get("started_at"),
+                         job.get("finished_at"))
         events.extend(folded.events)
         logs.extend(folded.logs)
 
@@ -77,4 +74,5 @@ def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedB
     writer.insert_events(connection, events)
     writer.insert_logs(connection, logs)
     apply_deltas(connection, deltas)
+    apply_durations(connection, durations, duration_ms)
     return AppliedBatch(len(inserts), len(updates), len(events), len(logs))

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from celery import Task
 from celery.exceptions import Ignore
 from flask import has_app_context
+from pydantic import BaseModel
 
 from ..errors import JobCancelled, describe_exception
 from ..extensions import db
@@ -30,6 +31,9 @@ class JobTask(Task):
 
     #: The job's short `type`; the last part of the task name when not set.
     job_type: str | None = None
+    #: The parameters `POST /api/v2/jobs` accepts for this job (a pydantic model), or None
+    #: if users cannot start it that way.
+    api_params: type[BaseModel] | None = None
     Request = "jobplatform.jobs.request:JobRequest"
     #: At most this many progress writes per second reach the journal; the last is kept.
     progress_per_second = 4

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from ..celery_app import celery
 from ..config import Settings
+from ..database import begin_write
 from ..extensions import db
 from ..jobs.counts import CountKey, add_transition, apply_deltas
 from ..jobs.models import Job
 from ..jobs.status import ENDED
-from ..jobs.store import begin_write
 from ..jobs.task import JobTask, Outcome
 
 PRUNE_CHUNK = 2000

@@ -1,0 +1,149 @@
+"""The OpenAPI 3.1 description of the API, built from the same pydantic models that validate
+requests and shape responses, so it describes what is actually served."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from . import schemas as s
+
+REF = "#/components/schemas/{model}"
+JOB_ID = {"name": "job_id", "in": "path", "required": True,
+          "schema": {"type": "string", "format": "uuid"}}
+ERRORS = {400: "Invalid input", 401: "No or bad token", 403: "Not yours to see",
+          404: "No such job", 405: "Method not allowed", 409: "Conflicts with the job's state",
+          413: "Too large", 415: "Wrong content type", 503: "A dependency is down"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel] | str | None]
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    multipart: bool = False
+    path_params: tuple[dict, ...] = ()
+    errors: tuple[int, ...] = (400, 401)
+    public: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+API = "/api/v2"
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", f"{API}/job-queue-status",
+              "Per-queue pending / processing / complete / error / cancelled counts",
+              {200: s.QueueStatusOut}, query=s.ScopeQuery, errors=(400, 401, 403)),
+    Operation("get", f"{API}/jobs", "Recent jobs, newest first, with cursor paging",
+              {200: s.JobListOut}, query=s.JobListQuery, errors=(400, 401, 403)),
+    Operation("post", f"{API}/jobs", "Start a job by type (safe to repeat with Idempotency-Key)",
+              {202: s.JobOut, 200: s.JobOut}, body=s.CreateJobRequest,
+              errors=(400, 401, 409, 415, 503),
+              extra={"parameters": [{"name": "Idempotency-Key", "in": "header",
+                                     "schema": {"type": "string", "maxLength": 200}}]}),
+    Operation("get", f"{API}/jobs/active",
+              "Jobs of the last hour that are pending or processing, or finished in the last "
+              "5 minutes", {200: "JobArray"}, errors=(400, 401)),
+    Operation("get", f"{API}/jobs/counts", "How many jobs are pending and processing",
+              {200: s.ActiveCountsOut}, query=s.ScopeQuery, errors=(400, 401, 403)),
+    Operation("get", f"{API}/jobs/{{job_id}}", "One job with its history and log",
+              {200: s.JobDetailOut}, path_params=(JOB_ID,), errors=(400, 401, 404)),
+    Operation("post", f"{API}/jobs/{{job_id}}/cancel",
+              "Cancel: a pending job at once, a running one at its next check",
+              {202: s.JobOut}, path_params=(JOB_ID,), errors=(400, 401, 404, 409)),
+    Operation("post", f"{API}/jobs/{{job_id}}/retry",
+              "Retry a job that ended in error or was cancelled, as a new job",
+              {202: s.JobOut}, path_params=(JOB_ID,), errors=(400, 401, 404, 409, 503)),
+    Operation("post", f"{API}/imports/files",
+              "Upload a CSV of contacts (multipart field `file`) and import it",
+              {202: s.JobOut}, multipart=True, errors=(400, 401, 413, 415, 503)),
+    Operation("get", f"{API}/openapi.json", "This document", {200: "object"}, errors=(),
+              public=True),
+    Operation("get", "/healthz", "Whether the database, broker and journal answer",
+              {200: s.HealthOut, 503: s.HealthOut}, errors=(), public=True),
+    Operation("get", "/metrics", "Prometheus metrics", {200: "text"}, errors=(), public=True),
+)
+
+SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
+    s.QueueStatusOut, s.JobListOut, s.JobOut, s.JobDetailOut, s.ActiveCountsOut,
+    s.CreateJobRequest, s.ErrorOut, s.HealthOut,
+)
+
+
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema([(m, "serialization") for m in SCHEMA_MODELS],
+                                ref_template=REF)
+    return top["$defs"]
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF)
+    return [
+        {"name": name, "in": "query", "required": name in schema.get("required", ()),
+         "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
+         **({"description": prop["description"]} if "description" in prop else {})}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _response(target: type[BaseModel] | str | None, description: str) -> dict[str, Any]:
+    if target is None:
+        return {"description": description}
+    if target == "text":
+        text = {"text/plain": {"schema": {"type": "string"}}}
+        return {"description": description, "content": text}
+    if target == "object":
+        schema: dict[str, Any] = {"type": "object"}
+    elif target == "JobArray":
+        schema = {"type": "array", "items": {"$ref": REF.format(model="JobOut")}}
+    else:
+        schema = {"$ref": REF.format(model=target.__name__)}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    spec: dict[str, Any] = {"summary": op.summary, "operationId": f"{op.method}_{op.path}"}
+    parameters = list(op.path_params) + list(op.extra.get("parameters", []))
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    if parameters:
+        spec["parameters"] = parameters
+    if op.body is not None:
+        spec["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": REF.format(model=op.body.__name__)}}}}
+    if op.multipart:
+        spec["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "required": ["file"],
+                       "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+    responses = {str(code): _response(target, "OK" if code < 300 else "See the body")
+                 for code, target in op.responses.items()}
+    for code in op.errors:
+        responses[str(code)] = _response(s.ErrorOut, ERRORS[code])
+    spec["responses"] = responses
+    if op.public:
+        spec["security"] = []
+    return spec
+
+
+@functools.cache
+def spec() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "jobplatform API", "version": "2",
+                 "description": "Background jobs: queue status, recent jobs, history, actions."},
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,167 @@
+"""The API's request and response shapes: validation, serialization and the OpenAPI schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from ..jobs.status import JobStatus
+from ..queues import QUEUE_NAMES
+
+QueueName = Literal[QUEUE_NAMES]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+class JobListQuery(Strict):
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="Admins only.")
+    queue: QueueName | None = None
+    type: str | None = Field(None, min_length=1, max_length=64)
+    status: JobStatus | None = None
+    q: str | None = Field(None, min_length=1, max_length=200,
+                          description="Text in the summary or the error message.")
+    since: AwareDatetime | None = Field(None, description="Created at or after (ISO 8601).")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=200)
+    include_system: bool = Field(False, description="Admins only: maintenance jobs too.")
+
+
+class ScopeQuery(Strict):
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    include_system: bool = False
+
+
+class NoQuery(Strict):
+    pass
+
+
+class CreateJobRequest(Strict):
+    type: str = Field(min_length=1, max_length=64, description="A job type users may start.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+class Progress(BaseModel):
+    current: int
+    total: int | None
+    percent: float | None
+    unit: str | None
+    message: str | None
+
+
+class JobError(BaseModel):
+    type: str
+    message: str | None
+
+
+class JobOut(BaseModel):
+    """A job as every list shows it."""
+
+    id: str
+    type: str
+    queue: str
+    user_id: int | None
+    status: JobStatus
+    progress: Progress | None
+    summary: str | None
+    result: Any = None
+    error: JobError | None = Field(
+        description="The error a job ended with, or the last one a retrying job hit."
+    )
+    retries: int
+    cancel_requested: bool
+    retry_of: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None = Field(description="Run time so far for a running job.")
+
+
+class JobEventOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: datetime
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str
+    actor: str
+    reason: str | None
+
+
+class JobLogOut(BaseModel):
+    at: datetime
+    level: str
+    message: str
+
+
+class JobDetailOut(JobOut):
+    """One job with its history; `traceback` is shown to operators only."""
+
+    task: str
+    params: dict[str, Any] | None
+    worker: str | None
+    heartbeat_at: datetime | None
+    events: list[JobEventOut]
+    logs: list[JobLogOut]
+    traceback: str | None
+
+
+class JobListOut(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next, older page.")
+
+
+class QueueCountsOut(BaseModel):
+    queue: str
+    label: str
+    pending: int
+    processing: int
+    complete: int
+    error: int
+    cancelled: int
+
+
+class StatusTotals(BaseModel):
+    pending: int
+    processing: int
+    complete: int
+    error: int
+    cancelled: int
+
+
+class QueueStatusOut(BaseModel):
+    queues: list[QueueCountsOut]
+    totals: StatusTotals
+    generated_at: datetime
+    user_id: int | None = Field(description="Whose jobs; null for every user (admins).")
+    include_system: bool
+
+
+class ActiveCountsOut(BaseModel):
+    pending: int
+    processing: int
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "down"]
+    checks: dict[str, str]
