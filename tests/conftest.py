@@ -90,6 +90,7 @@ def migrated_database(redis_client: redis.Redis) -> str:
 def app(migrated_database: str):
     from jobplatform import create_app
     from jobplatform.extensions import db
+    from tests import worker_tasks  # noqa: F401  (the worker's test jobs, startable by API)
 
     app = create_app({"TESTING": True})
     with app.app_context():

@@ -7,6 +7,7 @@ from flask.cli import FlaskGroup
 from ..app import create_app
 from .applier import applier
 from .platform import up
+from .simulate import simulate
 from .users import users
 
 cli = FlaskGroup(
@@ -17,6 +18,7 @@ cli = FlaskGroup(
 cli.add_command(up)
 cli.add_command(applier)
 cli.add_command(users)
+cli.add_command(simulate)
 
 
 def main() -> None:
