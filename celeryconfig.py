@@ -34,10 +34,29 @@ task_send_sent_event = True
 timezone = "UTC"
 enable_utc = True
 
+# Beat publishes these as system jobs (no user); their history names beat as the publisher.
+_by_beat = {"headers": {"jobplatform_actor": "beat"}}
 beat_schedule = {
+    "schedule-fub-syncs": {
+        "task": "jobplatform.general.schedule_syncs",
+        "schedule": float(_settings.fub_sync_interval),
+        "kwargs": {"provider": "fub"},
+        "options": _by_beat,
+    },
+    "schedule-rezen-syncs": {
+        "task": "jobplatform.general.schedule_syncs",
+        "schedule": float(_settings.rezen_sync_interval),
+        "kwargs": {"provider": "rezen"},
+        "options": _by_beat,
+    },
+    "reap-lost-jobs": {
+        "task": "jobplatform.general.reap_jobs",
+        "schedule": float(_settings.reap_interval),
+        "options": _by_beat,
+    },
     "prune-ended-jobs": {
         "task": "jobplatform.general.prune_jobs",
         "schedule": float(_settings.prune_interval),
-        "options": {"headers": {"jobplatform_actor": "beat"}},
+        "options": _by_beat,
     },
 }

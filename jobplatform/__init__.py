@@ -4,6 +4,7 @@
 `gunicorn "jobplatform:create_app()"` find `create_app`.
 """
 
+from . import tasks  # noqa: F401  (registers every task with `celery`)
 from .app import create_app
 from .celery_app import celery
 

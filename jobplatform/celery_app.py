@@ -13,7 +13,7 @@ from .jobs.tracking import Tracker
 if TYPE_CHECKING:
     from flask import Flask
 
-TASK_MODULES = ["jobplatform.tasks.general", "jobplatform.tasks.maintenance"]
+TASK_MODULES = ["jobplatform.tasks"]
 
 
 class JobPlatformCelery(Celery):

@@ -58,12 +58,15 @@ class Settings:
     database_url: str
     secret_key: str | None
     fub_base_url: str
+    fub_system: str | None
+    fub_system_key: str | None
     rezen_arrakis_url: str
     rezen_yenta_url: str
     fub_sync_interval: int
     rezen_sync_interval: int
     job_retention_days: int
     prune_interval: int
+    reap_interval: int
     import_max_bytes: int
 
     @classmethod
@@ -89,6 +92,9 @@ class Settings:
             database_url=get("DATABASE_URL", f"sqlite:///{instance / 'jobplatform.db'}"),
             secret_key=environ.get(PREFIX + "SECRET_KEY") or None,
             fub_base_url=get("FUB_BASE_URL", "https://api.followupboss.com/v1"),
+            # A registered FUB integration's X-System / X-System-Key (FUB doubles its limit).
+            fub_system=environ.get(PREFIX + "FUB_SYSTEM") or None,
+            fub_system_key=environ.get(PREFIX + "FUB_SYSTEM_KEY") or None,
             rezen_arrakis_url=get(
                 "REZEN_ARRAKIS_URL", "https://arrakis.therealbrokerage.com/api/v1"
             ),
@@ -97,6 +103,7 @@ class Settings:
             rezen_sync_interval=get_int("REZEN_SYNC_INTERVAL", 900),
             job_retention_days=get_int("JOB_RETENTION_DAYS", 30),
             prune_interval=get_int("PRUNE_INTERVAL", 3600),
+            reap_interval=get_int("REAP_INTERVAL", 60),
             import_max_bytes=get_int("IMPORT_MAX_BYTES", 5_000_000),
         )
 

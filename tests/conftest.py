@@ -25,6 +25,11 @@ from tests.support import ApiUser, ManagedProcess, Store, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_REDIS = pytest.StashKey()
+SIMULATORS = pytest.StashKey()
+FUB_DEFAULTS = {"people": 250, "deals": 30, "rate_limit": 250, "latency_ms": 0,
+                "error_rate": 0.0, "churn_per_minute": 0, "window_seconds": 10.0}
+REZEN_DEFAULTS = {"transactions": 150, "rate_limit": 0, "latency_ms": 0, "error_rate": 0.0,
+                  "churn_per_minute": 0, "window_seconds": 10.0}
 TEMP_DIR = pytest.StashKey()
 
 
@@ -39,6 +44,15 @@ def pytest_configure(config: pytest.Config) -> None:
         server = EmbeddedRedis(temp / "redis", persistent=False)
         broker = server.start()
         config.stash[EMBEDDED_REDIS] = server
+    # Provider simulators on loopback, started before any process reads its settings.
+    from jobplatform.simulators import FubSimulator, RezenSimulator
+
+    fub = FubSimulator(seed=7, **FUB_DEFAULTS).start()
+    rezen = RezenSimulator(seed=7, **REZEN_DEFAULTS).start()
+    config.stash[SIMULATORS] = (fub, rezen)
+    os.environ.update(JOBPLATFORM_FUB_BASE_URL=fub.base_url,
+                      JOBPLATFORM_REZEN_ARRAKIS_URL=rezen.arrakis_url,
+                      JOBPLATFORM_REZEN_YENTA_URL=rezen.yenta_url)
     database = os.environ.get("JOBPLATFORM_TEST_DATABASE_URL") or f"sqlite:///{temp}/test.db"
     os.environ.update(
         JOBPLATFORM_BROKER_URL=broker,
@@ -50,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    for simulator in config.stash.get(SIMULATORS, ()):
+        simulator.stop()
     server = config.stash.get(EMBEDDED_REDIS, None)
     if server is not None:
         server.stop()
@@ -191,3 +207,24 @@ def make_user(app) -> Callable[..., ApiUser]:
         return ApiUser(user.id, email, token)
 
     return make
+
+
+@pytest.fixture
+def fub(request: pytest.FixtureRequest):
+    """The FUB simulator the worker talks to; settings a test changes are put back after."""
+    simulator = request.config.stash[SIMULATORS][0]
+    yield simulator
+    simulator.configure(**FUB_DEFAULTS)
+
+
+@pytest.fixture
+def rezen(request: pytest.FixtureRequest):
+    simulator = request.config.stash[SIMULATORS][1]
+    yield simulator
+    simulator.configure(**REZEN_DEFAULTS)
+
+
+@pytest.fixture
+def api_key() -> str:
+    """A provider key no other test uses: its own agent, with its own data."""
+    return f"key-{uuid.uuid4().hex[:16]}"

@@ -146,7 +146,8 @@ class Store:
 
 def seed_job(*, user_id: int | None, status: str = "complete", queue: str = "general",
              job_type: str = "contacts_export", at: float | None = None,
-             summary: str | None = None, error: str | None = None) -> str:
+             summary: str | None = None, error: str | None = None,
+             task: str | None = None) -> str:
     """A job written straight to the store through the lifecycle rules (no worker needed)."""
     import time
     import uuid
@@ -157,7 +158,8 @@ def seed_job(*, user_id: int | None, status: str = "complete", queue: str = "gen
 
     job_id = str(uuid.uuid4())
     at = time.time() if at is None else at
-    items = [entry(job_id, EntryKind.PENDING, at=at, task=f"jobplatform.general.{job_type}",
+    task = task or f"jobplatform.general.{job_type}"
+    items = [entry(job_id, EntryKind.PENDING, at=at, task=task,
                    type=job_type, queue=queue, user_id=user_id, params={}, actor="seed")]
     if status != "pending":
         items.append(entry(job_id, EntryKind.PROCESSING, at=at + 0.1, actor="seed", worker="w"))

@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 
 from ..app import create_app
 from .applier import applier
+from .integrations import integrations
 from .platform import up
 from .simulate import simulate
 from .users import users
@@ -19,6 +20,7 @@ cli.add_command(up)
 cli.add_command(applier)
 cli.add_command(users)
 cli.add_command(simulate)
+cli.add_command(integrations)
 
 
 def main() -> None:

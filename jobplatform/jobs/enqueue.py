@@ -1,11 +1,12 @@
-"""Enqueue a job from inside the platform (the API): its row is committed before the publish,
-so the caller can read it the moment this returns."""
+"""Enqueue a job from inside the platform (the API, the scheduler): its row is committed
+before the publish, so the caller can read it the moment this returns."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.orm import Session
 
@@ -22,31 +23,27 @@ class EnqueueFailed(JobPlatformError):
     """The job was recorded but the broker would not take it; the job ends in error."""
 
 
-def enqueue(
-    session: Session,
-    task_name: str,
-    *,
-    user_id: int | None,
-    params: dict[str, Any],
-    actor: str,
-    idempotency_key: str | None = None,
-    retry_of: str | None = None,
-    job_id: str | None = None,
-) -> str:
-    """Record a pending job, commit, then publish it; returns the job id."""
+def record_pending(connection: sa.Connection, task_name: str, *, user_id: int | None,
+                   params: dict[str, Any], actor: str, idempotency_key: str | None = None,
+                   retry_of: str | None = None, job_id: str | None = None) -> str:
+    """Write a pending job in the caller's transaction; `publish` it after the commit."""
     job_id = job_id or str(uuid.uuid4())
-    queue = queue_for_task(task_name)
-    apply_entries(begin_write(session), [entry(
+    apply_entries(connection, [entry(
         job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),
-        queue=queue, user_id=user_id, params=params, actor=actor,
+        queue=queue_for_task(task_name), user_id=user_id, params=params, actor=actor,
         idempotency_key=idempotency_key, retry_of=retry_of,
         reason=f"retry of {retry_of}" if retry_of else None,
     )])
-    session.commit()
+    return job_id
+
+
+def publish(session: Session, job_id: str, task_name: str, *, user_id: int | None,
+            params: dict[str, Any]) -> None:
+    """Send a recorded job to its queue; if the broker refuses, the job ends in error."""
     kwargs = dict(params) if user_id is None else {**params, "user_id": user_id}
     try:
-        celery.send_task(task_name, kwargs=kwargs, task_id=job_id, queue=queue,
-                         headers={RECORDED_HEADER: True})
+        celery.send_task(task_name, kwargs=kwargs, task_id=job_id,
+                         queue=queue_for_task(task_name), headers={RECORDED_HEADER: True})
     except BrokerError as exc:
         apply_entries(begin_write(session), [entry(
             job_id, EntryKind.ERROR, actor="api", error_type="EnqueueFailed",
@@ -54,4 +51,15 @@ def enqueue(
         )])
         session.commit()
         raise EnqueueFailed(f"the broker did not accept job {job_id}: {exc}") from exc
+
+
+def enqueue(session: Session, task_name: str, *, user_id: int | None, params: dict[str, Any],
+            actor: str, idempotency_key: str | None = None, retry_of: str | None = None,
+            job_id: str | None = None) -> str:
+    """Record a pending job, commit, then publish it; returns the job id."""
+    job_id = record_pending(begin_write(session), task_name, user_id=user_id, params=params,
+                            actor=actor, idempotency_key=idempotency_key, retry_of=retry_of,
+                            job_id=job_id)
+    session.commit()
+    publish(session, job_id, task_name, user_id=user_id, params=params)
     return job_id

@@ -34,6 +34,9 @@ class JobTask(Task):
     #: The parameters `POST /api/v2/jobs` accepts for this job (a pydantic model), or None
     #: if users cannot start it that way.
     api_params: type[BaseModel] | None = None
+    #: Whether running the job again does no harm (a sync): a job whose worker vanished is
+    #: then run again rather than ended in error (see the reaper in tasks/maintenance.py).
+    idempotent: bool = False
     Request = "jobplatform.jobs.request:JobRequest"
     #: At most this many progress writes per second reach the journal; the last is kept.
     progress_per_second = 4

@@ -30,7 +30,10 @@ ACTOR_HEADER = "jobplatform_actor"
 # How long a job's start may wait to travel with its next entry; with the applier's linger,
 # a start still shows within the 250 ms the API promises.
 START_HOLD_SECONDS = 0.05
-CAPTURE_EXCLUDED_LOGGERS = ("celery", "kombu", "amqp", "jobplatform.jobs", "billiard")
+CAPTURE_EXCLUDED_LOGGERS = (
+    "celery", "kombu", "amqp", "billiard", "jobplatform.jobs",
+    "httpx", "httpcore",  # a line per HTTP request: transport noise, not the job's story
+)
 
 
 def is_tracked(task_name: str) -> bool:

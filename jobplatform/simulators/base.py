@@ -95,6 +95,18 @@ class Simulator(ABC, Generic[AccountT]):
 
     # Test hooks
 
+    def configure(self, **settings: Any) -> None:
+        """Change settings while serving (a test's faults): `rate_limit`, `latency_ms`,
+        `error_rate`, `churn_per_minute`, `window_seconds`, and the data sizes (`people`,
+        `deals`, `transactions`), which apply to keys not yet used."""
+        with self._lock:
+            for name, value in settings.items():
+                if name.startswith("_") or not hasattr(self, name):
+                    raise ValueError(f"{type(self).__name__} has no setting {name!r}")
+                setattr(self, name, value)
+            if "window_seconds" in settings:
+                self._limiter = SlidingWindowLimiter(self.window_seconds)
+
     def stats(self, api_key: str | None = None) -> dict[str, int]:
         """The counters of `KeyStats` for one key, or their totals (plus `keys`)."""
         return self._book.snapshot(api_key)

@@ -16,8 +16,9 @@ from ..database import begin_write
 from ..extensions import db
 from ..jobs.task import JobTask, Outcome
 from ..sync import csv_contacts
-from ..sync.contacts import UpsertCounts, upsert_contacts
+from ..sync.contacts import upsert_contacts
 from ..sync.models import Contact
+from ..sync.upsert import UpsertCounts
 
 IMPORT_REJECTS_SHOWN = 1000
 

@@ -1,4 +1,5 @@
-"""System jobs on the `general` queue that keep the platform tidy; beat starts them."""
+"""System jobs on the `general` queue that beat starts: the sync fan-out, pruning ended jobs,
+and reaping jobs whose worker vanished."""
 
 from __future__ import annotations
 
@@ -12,11 +13,19 @@ from ..config import Settings
 from ..database import begin_write
 from ..extensions import db
 from ..jobs.counts import CountKey, add_transition, apply_deltas
+from ..jobs.enqueue import publish
+from ..jobs.journal import EntryKind, entry
 from ..jobs.models import Job
-from ..jobs.status import ENDED
+from ..jobs.status import ENDED, JobStatus
+from ..jobs.store import apply_entries
 from ..jobs.task import JobTask, Outcome
+from ..queues import QUEUES, QUEUES_BY_NAME
+from ..sync import scheduling
+from ..sync.providers import LABELS
 
 PRUNE_CHUNK = 2000
+REAP_GRACE_SECONDS = 60
+REAP_LIMIT = 1000
 
 
 @celery.task(bind=True, name="jobplatform.general.prune_jobs")
@@ -48,3 +57,68 @@ def prune_jobs(self: JobTask, retention_days: int | None = None) -> Outcome:
         self.progress(deleted, max(total, deleted), unit="jobs")
     return Outcome({"deleted": deleted, "retention_days": days},
                    f"Pruned {deleted:,} jobs older than {days} days")
+
+
+@celery.task(bind=True, name="jobplatform.general.schedule_syncs")
+def schedule_syncs(self: JobTask, provider: str) -> Outcome:
+    """Start a sync for every enabled integration of `provider` that is due (beat's fan-out)."""
+    settings = Settings.from_env()
+    interval = settings.fub_sync_interval if provider == "fub" else settings.rezen_sync_interval
+    # A little slack: a sync that ended just after the last tick is due at this one.
+    due = scheduling.due_integrations(db.session, provider, int(interval * 0.9))
+    db.session.rollback()
+    started = 0
+    for done, integration_id in enumerate(due, start=1):
+        _, new = scheduling.ensure_sync(db.session, integration_id,
+                                        actor=f"scheduler (job {self.request.id})")
+        started += new
+        self.progress(done, len(due), unit="integrations")
+    label = LABELS[provider]
+    return Outcome({"due": len(due), "started": started, "already_running": len(due) - started},
+                   f"Started {started:,} {label} syncs ({len(due) - started:,} already running)")
+
+
+@celery.task(bind=True, name="jobplatform.general.reap_jobs")
+def reap_jobs(self: JobTask) -> Outcome:
+    """End jobs whose worker vanished: processing past their queue's hard time limit and
+    running on no live worker. Idempotent jobs (syncs) run again; others end in error."""
+    now = datetime.now(UTC)
+    overdue = sa.or_(*(
+        sa.and_(Job.queue == spec.name,
+                sa.func.coalesce(Job.heartbeat_at, Job.started_at)
+                < now - timedelta(seconds=spec.time_limit + REAP_GRACE_SECONDS))
+        for spec in QUEUES
+    ))
+    candidates = db.session.execute(
+        sa.select(Job.id, Job.task, Job.user_id, Job.params, Job.queue)
+        .where(Job.status == JobStatus.PROCESSING, overdue).limit(REAP_LIMIT)
+    ).all()
+    db.session.rollback()
+    if not candidates:
+        return Outcome({"reaped": 0, "rerun": 0}, "No lost jobs")
+    replies = celery.control.inspect(timeout=2).active() or {}
+    running = {task["id"] for tasks in replies.values() for task in tasks}
+    reaped = rerun = 0
+    for job_id, task_name, user_id, params, queue in candidates:
+        if job_id in running:
+            continue
+        task = celery.tasks.get(task_name)
+        limit = QUEUES_BY_NAME[queue].time_limit
+        if isinstance(task, JobTask) and task.idempotent:
+            apply_entries(begin_write(db.session), [entry(
+                job_id, EntryKind.REQUEUED, actor="reaper",
+                reason=f"its worker vanished (no result {limit}s after it started); run again",
+            )])
+            db.session.commit()
+            publish(db.session, job_id, task_name, user_id=user_id, params=params or {})
+            rerun += 1
+        else:
+            apply_entries(begin_write(db.session), [entry(
+                job_id, EntryKind.ERROR, actor="reaper", error_type="WorkerLost",
+                error_message=f"The worker running this job vanished: no result {limit}s "
+                              "after it started, and no worker is running it.",
+            )])
+            db.session.commit()
+            reaped += 1
+    return Outcome({"reaped": reaped, "rerun": rerun},
+                   f"Ended {reaped:,} lost jobs, ran {rerun:,} again")

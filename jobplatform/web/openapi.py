@@ -15,7 +15,10 @@ from . import schemas as s
 REF = "#/components/schemas/{model}"
 JOB_ID = {"name": "job_id", "in": "path", "required": True,
           "schema": {"type": "string", "format": "uuid"}}
-ERRORS = {400: "Invalid input", 401: "No or bad token", 403: "Not yours to see",
+PROVIDER = {"name": "provider", "in": "path", "required": True,
+            "schema": {"type": "string", "enum": ["fub", "rezen"]}}
+ERRORS = {422: "The provider rejected the key", 502: "The provider could not be reached",
+          400: "Invalid input", 401: "No or bad token", 403: "Not yours to see",
           404: "No such job", 405: "Method not allowed", 409: "Conflicts with the job's state",
           413: "Too large", 415: "Wrong content type", 503: "A dependency is down"}
 
@@ -63,6 +66,19 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", f"{API}/imports/files",
               "Upload a CSV of contacts (multipart field `file`) and import it",
               {202: s.JobOut}, multipart=True, errors=(400, 401, 413, 415, 503)),
+    Operation("get", f"{API}/integrations", "The caller's provider connections (never keys)",
+              {200: "IntegrationArray"}, errors=(400, 401)),
+    Operation("post", f"{API}/integrations",
+              "Connect FUB or reZEN: checks the key with the provider, starts the first sync",
+              {201: s.ConnectedOut}, body=s.ConnectRequest,
+              errors=(400, 401, 415, 422, 502, 503)),
+    Operation("delete", f"{API}/integrations/{{provider}}",
+              "Disconnect a provider (synced data stays)", {200: s.DeletedOut},
+              path_params=(PROVIDER,), errors=(400, 401, 404)),
+    Operation("post", f"{API}/integrations/{{provider}}/sync",
+              "Sync now, or get the sync already pending or running",
+              {202: s.JobOut, 200: s.JobOut}, path_params=(PROVIDER,),
+              errors=(400, 401, 404, 503)),
     Operation("get", f"{API}/openapi.json", "This document", {200: "object"}, errors=(),
               public=True),
     Operation("get", "/healthz", "Whether the database, broker and journal answer",
@@ -72,7 +88,8 @@ OPERATIONS: tuple[Operation, ...] = (
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     s.QueueStatusOut, s.JobListOut, s.JobOut, s.JobDetailOut, s.ActiveCountsOut,
-    s.CreateJobRequest, s.ErrorOut, s.HealthOut,
+    s.CreateJobRequest, s.ErrorOut, s.HealthOut, s.ConnectRequest, s.ConnectedOut,
+    s.IntegrationOut, s.DeletedOut,
 )
 
 
@@ -100,8 +117,9 @@ def _response(target: type[BaseModel] | str | None, description: str) -> dict[st
         return {"description": description, "content": text}
     if target == "object":
         schema: dict[str, Any] = {"type": "object"}
-    elif target == "JobArray":
-        schema = {"type": "array", "items": {"$ref": REF.format(model="JobOut")}}
+    elif target in ("JobArray", "IntegrationArray"):
+        item = "JobOut" if target == "JobArray" else "IntegrationOut"
+        schema = {"type": "array", "items": {"$ref": REF.format(model=item)}}
     else:
         schema = {"$ref": REF.format(model=target.__name__)}
     return {"description": description, "content": {"application/json": {"schema": schema}}}

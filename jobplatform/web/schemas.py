@@ -165,3 +165,32 @@ class ErrorOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "down"]
     checks: dict[str, str]
+
+
+class ConnectRequest(Strict):
+    provider: Literal["fub", "rezen"]
+    api_key: str = Field(min_length=1, max_length=500, repr=False)
+
+
+class IntegrationOut(BaseModel):
+    """A connection to a provider; the key itself is never shown, only a fingerprint."""
+
+    provider: Literal["fub", "rezen"]
+    label: str
+    enabled: bool
+    account_id: str | None
+    key_fingerprint: str
+    onboarded_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    sync_cursor: datetime | None
+    created_at: datetime
+
+
+class ConnectedOut(BaseModel):
+    integration: IntegrationOut
+    job: JobOut
+
+
+class DeletedOut(BaseModel):
+    deleted: bool

@@ -1,0 +1,148 @@
+"""Starting syncs: never two at once per user and type, FUB syncs only after onboarding, the
+beat fan-out, and the reaper of jobs whose worker vanished."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+
+from jobplatform import celery
+from jobplatform.extensions import db
+from jobplatform.jobs.models import Job
+from jobplatform.sync.models import Integration
+from jobplatform.sync.scheduling import ensure_sync
+from jobplatform.tasks.maintenance import reap_jobs, schedule_syncs
+from tests.support import seed_job
+
+
+def connect(client, user, api_key: str, provider: str) -> str:
+    response = client.post("/api/v2/integrations", headers=user.headers,
+                           json={"provider": provider, "api_key": api_key})
+    assert response.status_code == 201, response.json
+    return response.json["job"]["id"]
+
+
+def jobs_of(user_id: int, job_type: str) -> list[Job]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(Job).where(Job.user_id == user_id,
+                                                        Job.type == job_type)))
+
+
+def integration_id(user_id: int, provider: str) -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(Integration.id).where(
+        Integration.user_id == user_id, Integration.provider == provider))
+
+
+def make_due(user_ids: list[int]) -> None:
+    """As if their last sync were long ago."""
+    from jobplatform.database import begin_write
+
+    begin_write(db.session)
+    db.session.execute(sa.update(Integration).where(Integration.user_id.in_(user_ids))
+                       .values(last_success_at=None))
+    db.session.commit()
+
+
+def test_the_fan_out_starts_one_sync_per_due_user_and_never_a_second(
+    client, make_user, store, worker, fub
+):
+    users = [make_user() for _ in range(3)]
+    for user in users:
+        store.wait_status(connect(client, user, f"fanout-{user.id}", "fub"), "complete",
+                          timeout=60, process=worker)
+    make_due([u.id for u in users])
+    fub.configure(latency_ms=400)  # the syncs are still running when the second tick comes
+
+    first = schedule_syncs.delay(provider="fub")
+    first_job = store.wait_status(first.id, "complete", timeout=30, process=worker)
+    second = schedule_syncs.delay(provider="fub")
+    store.wait_status(second.id, "complete", timeout=30, process=worker)
+
+    assert first_job.result["started"] >= 3
+    assert first_job.user_id is None  # a system job
+    for user in users:
+        syncs = jobs_of(user.id, "fub_sync")
+        assert len(syncs) == 1, [j.status for j in syncs]
+        store.wait_status(syncs[0].id, "complete", timeout=60, process=worker)
+
+
+def test_concurrent_requests_for_a_sync_get_the_same_job(client, make_user, store, worker, fub,
+                                                         app, api_key):
+    user = make_user()
+    store.wait_status(connect(client, user, api_key, "fub"), "complete", timeout=60,
+                      process=worker)
+    fub.configure(latency_ms=300)
+    target = integration_id(user.id, "fub")
+    results: list[tuple[str, bool]] = []
+
+    def request_sync() -> None:
+        with app.app_context():
+            results.append(ensure_sync(db.session, target, actor="test"))
+            db.session.remove()
+
+    threads = [threading.Thread(target=request_sync) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({job_id for job_id, _ in results}) == 1
+    assert sum(new for _, new in results) == 1
+    assert len(jobs_of(user.id, "fub_sync")) == 1
+    store.wait_status(results[0][0], "complete", timeout=60, process=worker)
+
+
+def test_no_fub_sync_before_onboarding_completes(client, make_user, store, worker, fub, api_key):
+    fub.configure(people=1500, latency_ms=100)  # onboarding takes a while
+    user = make_user()
+    onboarding = connect(client, user, api_key, "fub")
+    make_due([user.id])
+
+    tick = schedule_syncs.delay(provider="fub")
+    store.wait_status(tick.id, "complete", timeout=30, process=worker)
+    sync_now = client.post("/api/v2/integrations/fub/sync", headers=user.headers)
+
+    assert jobs_of(user.id, "fub_sync") == []
+    assert sync_now.status_code == 200  # the running onboarding, not a new job
+    assert sync_now.json["id"] == onboarding
+    assert sync_now.json["type"] == "fub_onboarding"
+    client.post(f"/api/v2/jobs/{onboarding}/cancel", headers=user.headers)
+    store.wait_status(onboarding, "cancelled", timeout=30, process=worker)
+
+
+def test_beat_runs_the_fan_outs_at_the_configured_intervals():
+    schedule = celery.conf.beat_schedule
+    assert schedule["schedule-fub-syncs"]["schedule"] == 300
+    assert schedule["schedule-fub-syncs"]["kwargs"] == {"provider": "fub"}
+    assert schedule["schedule-rezen-syncs"]["schedule"] == 900
+    assert {entry["task"] for entry in schedule.values()} == {
+        "jobplatform.general.schedule_syncs", "jobplatform.general.reap_jobs",
+        "jobplatform.general.prune_jobs"}
+
+
+def test_the_reaper_ends_lost_jobs_and_runs_lost_syncs_again(make_user, store, worker):
+    user = make_user()
+    two_hours_ago = time.time() - 7200  # past general's 30 and fub_sync's 15 minute limits
+    lost_export = seed_job(user_id=user.id, status="processing", at=two_hours_ago)
+    lost_sync = seed_job(user_id=user.id, status="processing", at=two_hours_ago,
+                         queue="fub_sync", job_type="fub_sync", task="jobplatform.fub.sync")
+    fresh = seed_job(user_id=user.id, status="processing")
+
+    result = reap_jobs.delay()
+    reaping = store.wait_status(result.id, "complete", timeout=30, process=worker)
+
+    assert reaping.result["reaped"] >= 1
+    assert reaping.result["rerun"] >= 1
+    export = store.job(lost_export)
+    assert (export.status, export.error_type) == ("error", "WorkerLost")
+    assert "vanished" in export.error_message
+    # The sync went back to its queue and ran again (here it finds no connection).
+    rerun = store.wait_status(lost_sync, "error", timeout=30, process=worker)
+    assert [to for _, to in store.transitions(lost_sync)][-3:] == [
+        "pending", "processing", "error"]
+    assert store.events(lost_sync)[2][2] == "reaper"
+    assert rerun.error_type == "NotConnected"
+    assert store.job(fresh).status == "processing"  # not overdue: left alone
