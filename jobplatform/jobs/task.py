@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from time import monotonic
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from celery import Task
+from celery._state import _task_stack  # the thread's current task, as Celery keeps it
 from celery.exceptions import Ignore
 from flask import has_app_context
 from pydantic import BaseModel
@@ -16,6 +18,8 @@ from ..extensions import db
 from .journal import EntryKind, entry
 
 LOG_LINES_PER_JOB = 1000
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Outcome(NamedTuple):
@@ -112,6 +116,22 @@ class JobTask(Task):
         if cause is not None:
             self.request.jobplatform_retry_error = describe_exception(cause)
         return super().retry(args, kwargs, exc, *rest, **options)
+
+    def in_context(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """`fn`, to run in another thread as part of this job: what it logs, and its progress,
+        land in this job (Celery keeps the current task per thread)."""
+        request = self.request
+
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            _task_stack.push(self)
+            self.request_stack.push(request)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.request_stack.pop()
+                _task_stack.pop()
+
+        return run
 
     # -- internals -------------------------------------------------------------------------
 

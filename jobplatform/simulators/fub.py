@@ -115,7 +115,8 @@ class FubSimulator(Simulator[FubAccount]):
         try:
             query = fub_listing.parse(request.args)
             with self._lock:
-                rows = self._account(key).ordered(collection, query.sort, fub_listing.order)
+                rows = self._account(key).matching(collection, query.sort, query.params,
+                                                   fub_listing.order, fub_listing.matching)
             if rows is None:
                 return self._error(404, "Not found")
             if (self.people_updated_after_returns_nothing and collection == "people"

@@ -64,6 +64,7 @@ class FubAccount:
         self._churned_at: float | None = None
         self._churn_carry = 0.0
         self._orders: dict[tuple[str, str], list[Row]] = {}
+        self._matches: dict[tuple[str, str, tuple], list[Row]] = {}
 
     # Reading
 
@@ -76,6 +77,19 @@ class FubAccount:
             if collection is None:
                 return None
             rows = self._orders[(name, sort)] = order(collection, sort)
+        return rows
+
+    def matching(self, name: str, sort: str, params: dict[str, str],
+                 order: Callable[[list[Row], str], list[Row]],
+                 keep: Callable[[list[Row], dict[str, str]], list[Row]]) -> list[Row] | None:
+        """`keep(ordered(...), params)`, kept until the data changes; do not modify it."""
+        cache_key = (name, sort, tuple(sorted(params.items())))
+        rows = self._matches.get(cache_key)
+        if rows is None:
+            ordered = self.ordered(name, sort, order)
+            if ordered is None:
+                return None
+            rows = self._matches[cache_key] = keep(ordered, params)
         return rows
 
     def collection(self, name: str) -> list[Row] | None:
@@ -110,6 +124,7 @@ class FubAccount:
         given the seed, the key and how many mutations came before."""
         self._mutations += 1
         self._orders.clear()
+        self._matches.clear()
         rng = rng_for(self.seed, "fub", self.key, "mutation", self._mutations)
         stamp = fub_time(now)
         changed_people = rng.sample(sorted(self.people), min(people, len(self.people)))

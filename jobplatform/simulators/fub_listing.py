@@ -79,12 +79,17 @@ def order(rows: list[Row], sort: str) -> list[Row]:
     return sorted(rows, key=SORT_KEYS[field], reverse=descending)
 
 
-def select(ordered: list[Row], query: Query) -> Selection:
-    """The page the query asks for from rows already in `order(rows, query.sort)`, and the
-    token for the page after it."""
+def matching(ordered: list[Row], params: dict[str, str]) -> list[Row]:
+    """The rows of `ordered` that pass the query's flags and filters (callers cache this too:
+    a page is 100 rows of 50,000)."""
+    return list(filter(_predicate(params), ordered))
+
+
+def select(matching: list[Row], query: Query) -> Selection:
+    """The page the query asks for from the rows `matching` it, in its order, and the token
+    for the page after it."""
     field, descending = _sort(query.sort)
     key = SORT_KEYS[field]
-    matching = list(filter(_predicate(query.params), ordered))
     if query.after is None:
         start = query.offset
     else:

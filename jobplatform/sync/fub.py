@@ -9,6 +9,7 @@ from ..database import begin_write
 from ..extensions import db
 from ..integrations.dates import parse_timestamp
 from ..integrations.fub import FubClient
+from ..integrations.readahead import read_ahead
 from ..jobs.task import JobTask, Outcome
 from .contacts import ContactRecord, upsert_contacts
 from .models import Deal, Integration
@@ -92,7 +93,7 @@ def onboard(task: JobTask, integration: Integration, client: FubClient) -> Outco
                         newest=newest.isoformat() if newest else None)
 
     if phase == "people":
-        for page in client.people(resume=resume):
+        for page in read_ahead(client.people(resume=resume), task.in_context):
             records = [contact_record(p) for p in page.records]
             begin_write(db.session)
             _save_contacts(user_id, records)
@@ -106,7 +107,8 @@ def onboard(task: JobTask, integration: Integration, client: FubClient) -> Outco
             total = max(page.total or 0, people)
             task.progress(people, total, unit="people", message=f"{people:,} of {total:,} people")
         phase, resume = "deals", None
-    for page in client.deals(include_archived=True, resume=resume):
+    for page in read_ahead(client.deals(include_archived=True, resume=resume),
+                           task.in_context):
         records = [deal_record(d) for d in page.records]
         begin_write(db.session)
         _save_deals(user_id, records)

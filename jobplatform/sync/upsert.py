@@ -61,7 +61,7 @@ def upsert(session: Session, model: type, key: Mapping[str, Any],
             else:
                 counts.unchanged += 1
         if inserts:
-            session.execute(sa.insert(model), inserts)
+            session.execute(sa.insert(model.__table__), inserts)  # Core: no ORM bookkeeping
         if updates:
             session.execute(sa.update(model), updates)
         counts.created += len(inserts)
