@@ -116,8 +116,9 @@ def banner(options: PlatformOptions, env: dict[str, str], settings: Settings) ->
     lines = [
         "",
         "jobplatform is up (Ctrl-C stops everything):",
-        f"  dashboard  {web}/dashboard",
-        f"  API        {web}/api/v2   health {web}/healthz",
+        f"  API        {web}/api/v2   (reference: {web}/api/v2/openapi.json)",
+        f"  health     {web}/healthz   metrics {web}/metrics",
+        "  a token    .venv/bin/jobplatform users create you@example.com --admin",
         f"  broker     {env[PREFIX + 'BROKER_URL']}",
         f"  database   {settings.database_url}",
     ]
