@@ -74,9 +74,16 @@ class RowWriter:
 
     def select_sql(self, count: int) -> str:
         marks = ", ".join(self.param(f"id{i}") for i in range(count))
-        lock = " FOR UPDATE" if self.postgres else ""
-        return (f"SELECT {', '.join(DECISION_COLUMNS)} FROM jobs "
-                f"WHERE id IN ({marks}) ORDER BY id{lock}")
+        return f"SELECT {', '.join(DECISION_COLUMNS)} FROM jobs WHERE id IN ({marks}) ORDER BY id"
+
+    @staticmethod
+    def pg_select_sql() -> str:
+        # A join from the ids keeps PostgreSQL on the primary key whatever its statistics say:
+        # `id IN (...)` with a batch of ids became a sequential scan of the whole table while
+        # the table was young and not yet analyzed, costing a scan per batch.
+        columns = ", ".join(f"jobs.{c}" for c in DECISION_COLUMNS)
+        return (f"SELECT {columns} FROM unnest(%(ids)s::text[]) AS k(id) "
+                "JOIN jobs ON jobs.id = k.id ORDER BY jobs.id FOR UPDATE OF jobs")
 
     # -- values ------------------------------------------------------------------------
 
@@ -124,15 +131,19 @@ class RowWriter:
 
     def load(self, connection: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The decision columns of the jobs in `ids` that exist, locked for update."""
+        if self.postgres:
+            found = connection.exec_driver_sql(self.pg_select_sql(), {"ids": list(ids)}).all()
+        else:
+            found = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                found += connection.exec_driver_sql(
+                    self.select_sql(len(chunk)), {f"id{i}": v for i, v in enumerate(chunk)}
+                ).all()
         rows: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            result = connection.exec_driver_sql(
-                self.select_sql(len(chunk)), {f"id{i}": v for i, v in enumerate(chunk)}
-            )
-            for row in result:
-                job = {c: self.from_db(c, v) for c, v in zip(DECISION_COLUMNS, row, strict=True)}
-                rows[job["id"]] = job
+        for row in found:
+            job = {c: self.from_db(c, v) for c, v in zip(DECISION_COLUMNS, row, strict=True)}
+            rows[job["id"]] = job
         return rows
 
     def insert_jobs(self, connection: sa.Connection, jobs: list[dict[str, Any]]) -> None:
