@@ -90,8 +90,9 @@ class RowWriter:
     def _time(self, value: datetime) -> Any:
         if value.tzinfo is not UTC:
             value = value.astimezone(UTC)
-        naive = value.replace(tzinfo=None)
-        return naive if self.postgres else naive.isoformat(" ", "microseconds")
+        if self.postgres:
+            return value.replace(tzinfo=None)
+        return value.isoformat(" ", "microseconds")[:26]  # without "+00:00": naive, as stored
 
     def _converters(self, columns: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
         """(column, convert) for the columns whose values need converting for the driver."""
