@@ -14,7 +14,7 @@ import httpx
 
 from .dates import fub_timestamp
 from .errors import ProviderError
-from .http import DEFAULT_TIMEOUT, ProviderHttp, RequestStats, RetryPolicy
+from .http import DEFAULT_TIMEOUT, ProviderClient, ProviderHttp, RetryPolicy
 
 FUB_BASE_URL = "https://api.followupboss.com/v1"
 PAGE_LIMIT = 100
@@ -45,7 +45,7 @@ def error_detail(body: Any) -> str | None:
     return None
 
 
-class FubClient:
+class FubClient(ProviderClient):
     """A FUB API key's view of its account. Not thread-safe: one client per job or thread.
 
     `system`/`system_key` identify a registered integration (FUB doubles its rate limit for
@@ -70,19 +70,6 @@ class FubClient:
 
     def __repr__(self) -> str:
         return f"<FubClient {self.base_url}>"
-
-    @property
-    def stats(self) -> RequestStats:
-        return self._http.stats
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FubClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def me(self) -> dict[str, Any]:
         """The user the key belongs to."""

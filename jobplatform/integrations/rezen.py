@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from .errors import ProviderError
-from .http import DEFAULT_TIMEOUT, ProviderHttp, RequestStats, RetryPolicy
+from .http import DEFAULT_TIMEOUT, ProviderClient, ProviderHttp, RetryPolicy
 
 ARRAKIS_URL = "https://arrakis.therealbrokerage.com/api/v1"
 YENTA_URL = "https://yenta.therealbrokerage.com/api/v1"
@@ -47,7 +47,7 @@ def error_detail(body: Any) -> str | None:
     return message if isinstance(message, str) else None
 
 
-class RezenClient:
+class RezenClient(ProviderClient):
     """A reZEN API key's view. Not thread-safe: one client per job or thread."""
 
     def __init__(self, api_key: str, arrakis_url: str = ARRAKIS_URL,
@@ -68,19 +68,6 @@ class RezenClient:
 
     def __repr__(self) -> str:
         return f"<RezenClient {self.arrakis_url} {self.yenta_url}>"
-
-    @property
-    def stats(self) -> RequestStats:
-        return self._http.stats
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> RezenClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def agent(self) -> dict[str, Any]:
         """The agent the key belongs to, as yenta describes it."""
