@@ -104,11 +104,12 @@ def main() -> None:
         limited = runs["limited"]
         requests = limited["stats"]["requests"] - 1  # the key check when connecting
         minimum = (requests - 1) // LIMIT * WINDOW
-        records = PEOPLE + DEALS
-        ceiling = records / runs["unlimited"]["seconds"]
+        unlimited = runs["unlimited"]
+        records = unlimited["result"]["contacts"] + unlimited["result"]["deals"]
+        ceiling = records / unlimited["seconds"]
         print(f"at the limit: {requests} requests in {limited['seconds']:.1f} s; the sliding "
               f"window's minimum is {minimum} s")
-        print(f"limit off: {records:,} records in {runs['unlimited']['seconds']:.1f} s = "
+        print(f"limit off: {records:,} records in {unlimited['seconds']:.1f} s = "
               f"{ceiling:,.0f} records/s")
         print(f"onboarding/minimum ratio: {limited['seconds'] / minimum:.3f}, "
               f"final 429s: {limited['stats']['rate_limited']}")

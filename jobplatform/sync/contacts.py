@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +28,14 @@ class ContactRecord:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+RECORD_FIELDS = tuple(f.name for f in fields(ContactRecord))
+
+
 def upsert_contacts(session: Session, user_id: int, source: str,
                     records: Sequence[ContactRecord]) -> UpsertCounts:
     """Create new contacts and update changed ones (see `upsert.upsert`)."""
+    # Field by field rather than `asdict`, which deep-copies each record's raw payload: that
+    # copy was a third of an onboarding's time.
     return upsert(session, Contact, {"user_id": user_id, "source": source},
-                  [asdict(record) for record in records], COMPARED)
+                  [{name: getattr(record, name) for name in RECORD_FIELDS} for record in records],
+                  COMPARED)
