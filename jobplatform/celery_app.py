@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
+from celery.result import AsyncResult
 
+from .jobs.ids import new_job_id
 from .jobs.journal import Journal, connect
 from .jobs.tracking import Tracker
 
@@ -39,6 +41,14 @@ class JobPlatformCelery(Celery):
         app.extensions["celery"] = self
         if self._flask_app is None:
             self._flask_app = app
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, countdown: Any = None,
+                  eta: Any = None, task_id: str | None = None, *rest: Any,
+                  **options: Any) -> AsyncResult:
+        """Celery's, with a time-ordered id for every task it names (see jobs/ids.py):
+        `.delay()`, beat and `celery call` all publish through here."""
+        return super().send_task(name, args, kwargs, countdown, eta, task_id or new_job_id(),
+                                 *rest, **options)
 
     @property
     def journal(self) -> Journal:

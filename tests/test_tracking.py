@@ -37,6 +37,15 @@ def test_a_job_moves_through_pending_processing_complete(store, user_id, worker)
     assert job.error_type is None
 
 
+def test_job_ids_sort_in_the_order_jobs_were_published(store, user_id, worker):
+    ids = [worker_tasks.steps.delay(user_id=user_id, count=1).id for _ in range(5)]
+    for job_id in ids:
+        store.wait_status(job_id, "complete", process=worker)
+
+    assert [uuid.UUID(i).version for i in ids] == [7] * 5
+    assert sorted(ids) == ids
+
+
 def test_progress_and_log_lines_from_inside_a_task(store, user_id, worker):
     result = worker_tasks.steps.delay(user_id=user_id, count=4, delay=0.4)
 
@@ -78,7 +87,7 @@ def test_a_task_published_with_celery_call_is_tracked(store, user_id, worker, su
         env=subprocess_env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     )
     job_id = call.stdout.strip().splitlines()[-1]
-    uuid.UUID(job_id)
+    assert uuid.UUID(job_id).version == 7  # time-ordered, like every publish's (jobs/ids.py)
 
     job = store.wait_status(job_id, "complete", process=worker)
 

@@ -3,7 +3,6 @@ before the publish, so the caller can read it the moment this returns."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from ..celery_app import celery
 from ..database import begin_write
 from ..errors import JobPlatformError
 from ..queues import queue_for_task
+from .ids import new_job_id
 from .journal import EntryKind, entry
 from .store import apply_entries
 from .tracking import RECORDED_HEADER, job_type_for
@@ -27,7 +27,7 @@ def record_pending(connection: sa.Connection, task_name: str, *, user_id: int | 
                    params: dict[str, Any], actor: str, idempotency_key: str | None = None,
                    retry_of: str | None = None, job_id: str | None = None) -> str:
     """Write a pending job in the caller's transaction; `publish` it after the commit."""
-    job_id = job_id or str(uuid.uuid4())
+    job_id = job_id or new_job_id()
     apply_entries(connection, [entry(
         job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),
         queue=queue_for_task(task_name), user_id=user_id, params=params, actor=actor,

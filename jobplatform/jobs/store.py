@@ -36,6 +36,7 @@ def _changed_columns(before: dict[str, Any], after: dict[str, Any]) -> tuple[str
 def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedBatch:
     """Fold `items` (oldest first) into the jobs they name, within the caller's transaction."""
     writer = row_writer(connection.dialect.name)
+    writer.steer_planner(connection)
     by_job: dict[str, list[Entry]] = {}
     for item in items:
         by_job.setdefault(item["id"], []).append(item)

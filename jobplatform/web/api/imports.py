@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from flask import current_app, jsonify, request
 
 from ...extensions import db
 from ...jobs.enqueue import EnqueueFailed, enqueue
+from ...jobs.ids import new_job_id
 from ...jobs.models import Job
 from ...sync import csv_contacts
 from ...tasks.general import contacts_import
@@ -52,7 +52,7 @@ def upload_contacts():
                          details=[{"field": "file", "problem": str(exc)}]) from None
 
     # Stored before the job exists, so no worker can start a job without its file.
-    job_id = str(uuid.uuid4())
+    job_id = new_job_id()
     relative = f"imports/{job_id}.csv"
     path = Path(current_app.instance_path) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
