@@ -13,7 +13,7 @@ PostgreSQL where it answers):
    makes two runs one after the other incomparable; slices a second apart see the same
    machine. A side's throughput is its tasks over the time it was running. jobplatform is
    done when every `complete` transition is committed in the job store, not merely run.
-   Steps 1 and 2 run three times (JOBPLATFORM_BENCH_ROUNDS), each round printed; the
+   Steps 1 and 2 run five times (JOBPLATFORM_BENCH_ROUNDS), each round printed; the
    database's drain ratio is the median round.
 3. Visibility: with jobplatform's worker running and tasks published at a steady 300/s for
    10 s, how long after a transition happened (`at`) it was committed (`recorded_at`), so
@@ -52,7 +52,7 @@ N = int(os.environ.get("JOBPLATFORM_BENCH_N", "10000"))
 SLICE_SECONDS = 1.0
 # Whole rounds (fresh queues and job store each) per database; the median is reported, since
 # one round can catch a background pause (autovacuum, a checkpoint) on one side only.
-ROUNDS = int(os.environ.get("JOBPLATFORM_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("JOBPLATFORM_BENCH_ROUNDS", "5"))
 LAG_RATE, LAG_SECONDS = 300, 10
 TIMEOUT = 900
 
