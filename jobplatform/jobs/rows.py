@@ -81,8 +81,8 @@ class RowWriter:
 
         Every statement here finds jobs by id. While the jobs table is young and not yet
         analyzed, the planner costs a sequential scan as cheap and, once the statement is
-        prepared, keeps that plan as the table grows: measured, it tripled the server's work
-        per job. `SET LOCAL` ends with the transaction."""
+        prepared, keeps that plan as the table grows: measured, that more than doubled the
+        server's work per job. `SET LOCAL` ends with the transaction."""
         if self.postgres:
             connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
