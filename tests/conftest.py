@@ -196,11 +196,15 @@ def client(app):
 @pytest.fixture
 def make_user(app) -> Callable[..., ApiUser]:
     """A new user with a real API token: `make_user()`, `make_user(admin=True)`."""
+    from jobplatform.database import begin_write
     from jobplatform.extensions import db
     from jobplatform.users.tokens import create_user, issue_token
 
     def make(*, admin: bool = False) -> ApiUser:
         email = f"{uuid.uuid4().hex[:12]}@example.com"
+        # As a writer from the start: on SQLite, a write from a read transaction whose snapshot
+        # the applier has since moved past fails at once with "database is locked".
+        begin_write(db.session)
         user = create_user(db.session, email, admin=admin)
         token = issue_token(db.session, user)
         db.session.commit()

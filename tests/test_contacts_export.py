@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from jobplatform.database import begin_write
 from jobplatform.extensions import db
 from jobplatform.sync.models import Contact
 from jobplatform.tasks.general import contacts_export
@@ -14,6 +15,7 @@ from jobplatform.tasks.general import contacts_export
 
 def test_export_writes_every_contact_of_the_user_and_only_theirs(store, user_id, worker):
     now = datetime.now(UTC)
+    begin_write(db.session)  # see make_user in conftest.py
     for n in range(3):
         db.session.add(Contact(user_id=user_id, source="fub", external_id=str(n),
                                name=f"Person {n}", email=f"p{n}@example.com", tags=["buyer"],
