@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.support import seed_job
@@ -94,3 +96,37 @@ def test_counts_are_scoped_like_the_jobs(client, make_user):
     assert next(q for q in as_admin["queues"] if q["queue"] == "fub_sync")["pending"] == 1
     counts = client.get("/api/v2/jobs/counts", headers=alice.headers).json
     assert counts == {"pending": 1, "processing": 0}
+
+
+def test_users_create_prints_a_working_token_once_and_stores_only_its_hash(app, client):
+    import sqlalchemy as sa
+
+    from jobplatform.cli.users import users
+    from jobplatform.extensions import db
+    from jobplatform.users.models import ApiToken, User
+
+    runner = app.test_cli_runner()
+    email = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+    created = runner.invoke(users, ["create", email, "--admin"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip()  # the token alone on stdout; what it is goes to stderr
+    assert f"created admin {email}" in created.stderr
+
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v2/job-queue-status", headers=bearer).status_code == 200
+    db.session.rollback()
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    stored = list(db.session.scalars(
+        sa.select(ApiToken.token_hash).where(ApiToken.user_id == user.id)))
+    assert user.is_admin
+    assert len(stored) == 1
+    assert token not in stored[0]
+
+    twice = runner.invoke(users, ["create", email])
+    assert twice.exit_code != 0
+    assert "already exists" in twice.stderr
+    another = runner.invoke(users, ["token", email])
+    assert another.exit_code == 0
+    assert another.stdout.strip() != token
+    second = {"Authorization": f"Bearer {another.stdout.strip()}"}
+    assert client.get("/api/v2/jobs", headers=second).status_code == 200

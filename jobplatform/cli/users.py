@@ -6,6 +6,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from ..database import begin_write
 from ..extensions import db
 from ..users.models import User
 from ..users.tokens import create_user, issue_token
@@ -25,6 +26,7 @@ def create(email: str, name: str | None, admin: bool) -> None:
     """Create a user and print their API token (shown this once only)."""
     if "@" not in email or len(email) > 320:
         raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
+    begin_write(db.session)  # the check and the insert in one write transaction
     if db.session.scalar(sa.select(User.id).where(User.email == email.strip().lower())):
         raise click.ClickException(f"a user {email} already exists; use 'users token' for a "
                                    "new token")
@@ -42,6 +44,7 @@ def create(email: str, name: str | None, admin: bool) -> None:
 @with_appcontext
 def token(email: str) -> None:
     """Issue another API token for an existing user (shown this once only)."""
+    begin_write(db.session)
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise click.ClickException(f"no user {email}")
