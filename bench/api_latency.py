@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import (
     POSTGRES_URL,
     embedded_redis,
+    fresh_database,
     percentile,
     postgres_reachable,
     workdir,
@@ -79,8 +80,6 @@ def generate(rng: random.Random):
 
 def load(url: str) -> list[dict]:
     """Fill a fresh database; returns a sample of jobs to fetch."""
-    from bench.tracking import fresh_database
-
     fresh_database(url)
     import sqlalchemy as sa
 

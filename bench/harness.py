@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from jobplatform.embedded import free_port  # noqa: F401  (re-exported for the benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get(
@@ -95,7 +96,20 @@ def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def fresh_database(url: str) -> None:
+    """Drop every table at `url` and migrate it from scratch."""
+    import sqlalchemy as sa
+
+    from jobplatform import create_app, database
+    from jobplatform.extensions import db
+
+    os.environ["JOBPLATFORM_DATABASE_URL"] = url
+    app = create_app()
+    with app.app_context():
+        existing = sa.MetaData()
+        existing.reflect(db.engine)
+        existing.drop_all(db.engine)
+        db.engine.dispose()
+    database.upgrade(app)
+    with app.app_context():
+        db.engine.dispose()

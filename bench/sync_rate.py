@@ -23,11 +23,20 @@ from __future__ import annotations
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import celery_worker, embedded_redis, free_port, process, workdir
+from bench.harness import (
+    celery_worker,
+    embedded_redis,
+    free_port,
+    fresh_database,
+    process,
+    wait_until,
+    workdir,
+)
 
 PEOPLE, DEALS = 50_000, 10_000
 LIMIT, WINDOW = 250, 10
@@ -79,8 +88,6 @@ def main() -> None:
             port = free_port()
             env["JOBPLATFORM_FUB_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
             os.environ.update(env)
-            from bench.tracking import fresh_database
-
             fresh_database(env["JOBPLATFORM_DATABASE_URL"])
             simulator = [sys.executable, "-m", "jobplatform", "simulate", "fub", "--port",
                          str(port), "--people", str(PEOPLE), "--deals", str(DEALS),
@@ -91,7 +98,7 @@ def main() -> None:
                     celery_worker("jobplatform", "fub_onboarding", env,
                                   tmp / f"worker-{name}.log"):
                 control = SimulatorControl(f"http://127.0.0.1:{port}/_sim")
-                _wait_for(control)
+                wait_until(partial(_answers, control), 30, "the simulator to start", 0.2)
                 key = f"bench-{name}"
                 run = onboard(tmp, env, key, email=f"{name}@bench.example")
                 run["stats"] = control.stats(key)
@@ -115,15 +122,12 @@ def main() -> None:
               f"final 429s: {limited['stats']['rate_limited']}")
 
 
-def _wait_for(control) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            control.stats()
-            return
-        except Exception:  # not listening yet
-            time.sleep(0.2)
-    raise TimeoutError("the simulator did not start")
+def _answers(control) -> bool:
+    try:
+        control.stats()
+    except Exception:  # not listening yet
+        return False
+    return True
 
 
 if __name__ == "__main__":

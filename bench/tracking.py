@@ -41,6 +41,7 @@ from bench.harness import (
     POSTGRES_URL,
     celery_worker,
     embedded_redis,
+    fresh_database,
     percentile,
     postgres_reachable,
     process,
@@ -86,24 +87,6 @@ def publish(task, n: int, app) -> float:
         for i in range(n):
             task.apply_async(kwargs={"n": i}, producer=producer)
     return n / (time.perf_counter() - start)
-
-
-def fresh_database(url: str) -> None:
-    import sqlalchemy as sa
-
-    from jobplatform import create_app, database
-    from jobplatform.extensions import db
-
-    os.environ["JOBPLATFORM_DATABASE_URL"] = url
-    app = create_app()
-    with app.app_context():
-        existing = sa.MetaData()
-        existing.reflect(db.engine)
-        existing.drop_all(db.engine)
-        db.engine.dispose()
-    database.upgrade(app)
-    with app.app_context():
-        db.engine.dispose()
 
 
 def completed_counter(engine) -> Callable[[], int]:
