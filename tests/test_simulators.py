@@ -211,6 +211,23 @@ def test_deals_hide_archived_and_deleted_and_may_lack_updated(fub: FubSimulator)
         assert body[collection]
 
 
+def test_people_moved_to_the_trash_leave_the_listing_but_not_include_trash() -> None:
+    with FubSimulator(seed=5, people=120, deals=20) as sim:
+        changed = sim.mutate(KEY, trashed_people=3, deleted_deals=2)
+        trashed, deleted = set(changed["trashed_people"]), set(changed["deleted_deals"])
+        listed, _ = walk(sim, "people", limit=100)
+        assert len(trashed) == 3
+        assert not trashed & {p["id"] for p in listed}
+        with_trash, _ = walk(sim, "people", limit=100, includeTrash="true", sort="-updated")
+        assert {p["id"] for p in with_trash[:3]} == trashed  # newest changes come first
+        assert {p["stage"] for p in with_trash[:3]} == {"Trash"}
+        live, _ = walk(sim, "deals", includeArchived=1, limit=100)
+        assert len(deleted) == 2
+        assert not deleted & {d["id"] for d in live}
+        every, _ = walk(sim, "deals", includeArchived=1, includeDeleted=1, limit=100)
+        assert {d["status"] for d in every if d["id"] in deleted} == {"Deleted"}
+
+
 # Auth
 
 

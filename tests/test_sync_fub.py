@@ -75,16 +75,17 @@ def test_changes_after_onboarding_arrive_with_the_next_sync_and_nothing_else(
     job = store.wait_status(sync.json["id"], "complete", timeout=60, process=worker)
 
     assert job.type == "fub_sync"
-    # A person in FUB's trash, changed or new, stays out of the listing, as in onboarding.
+    # A person in FUB's trash that this user never had stays out, as in onboarding; one taken
+    # out of the trash is new to this user.
     visible = expected_people(fub, api_key)
-    created = sum(1 for person_id in changed["new_people"] if str(person_id) in visible)
-    updated = sum(1 for person_id in changed["people"] if str(person_id) in visible)
+    touched = {str(i) for i in changed["people"] + changed["new_people"]}
+    created = len({k for k in touched if k in visible and k not in before})
+    updated = len({k for k in touched if k in before})
     assert created + updated > 0
     assert job.result["contacts"]["created"] == created
     assert job.result["contacts"]["updated"] == updated
     assert job.summary == f"Synced {created + updated} contacts, 0 deals"
     after = stored(Contact, user.id)
-    touched = {str(i) for i in changed["people"] + changed["new_people"]}
     for key, (updated_at, _) in before.items():
         if key not in touched:
             assert after[key].updated_at == updated_at  # untouched rows are not rewritten
@@ -93,6 +94,35 @@ def test_changes_after_onboarding_arrive_with_the_next_sync_and_nothing_else(
     again = client.post("/api/v2/integrations/fub/sync", headers=user.headers)
     noop = store.wait_status(again.json["id"], "complete", timeout=60, process=worker)
     assert noop.summary == "Synced 0 contacts, 0 deals"  # a sync run twice changes nothing
+
+
+def test_people_trashed_and_deals_deleted_in_fub_are_marked_so_by_the_next_sync(
+    client, make_user, store, worker, fub
+):
+    # A key of this test's own: the simulator's data is fixed by (seed, key), so the new
+    # people below include some born in the trash on every run.
+    api_key = "key-trash-and-delete"
+    user = make_user()
+    onboarded(client, user, store, worker, fub, api_key)
+    before = set(stored(Contact, user.id))
+    changed = fub.mutate(api_key, trashed_people=2, deleted_deals=1, new_people=40)
+    now = {str(p["id"]): p for p in fub.dataset(api_key)["people"]}
+    born_in_trash = {str(i) for i in changed["new_people"] if now[str(i)]["stage"] == "Trash"}
+    assert born_in_trash
+
+    sync = client.post("/api/v2/integrations/fub/sync", headers=user.headers)
+    job = store.wait_status(sync.json["id"], "complete", timeout=60, process=worker)
+
+    contacts, deals = stored(Contact, user.id), stored(Deal, user.id)
+    trashed = {str(i) for i in changed["trashed_people"]}
+    assert trashed <= before
+    assert {contacts[k].stage for k in trashed} == {"Trash"}
+    assert deals[str(changed["deleted_deals"][0])].status == "Deleted"
+    assert not born_in_trash & set(contacts)  # never had it: not imported
+    contact_counts, deal_counts = job.result["contacts"], job.result["deals"]
+    assert (contact_counts["created"], contact_counts["updated"]) == (
+        40 - len(born_in_trash), 2)
+    assert (deal_counts["created"], deal_counts["updated"]) == (0, 1)
 
 
 def test_a_rate_limit_storm_still_completes_within_the_limit(

@@ -25,7 +25,8 @@ class FubSimulator(Simulator[FubAccount]):
     """
 
     provider: ClassVar[str] = "fub"
-    mutation_kinds: ClassVar[tuple[str, ...]] = ("people", "deals", "new_people", "new_deals")
+    mutation_kinds: ClassVar[tuple[str, ...]] = ("people", "deals", "new_people", "new_deals",
+                                                 "trashed_people", "deleted_deals")
 
     def __init__(self, *, seed: int = 1, people: int = 500, deals: int = 50,
                  rate_limit: int = 250, latency_ms: float = 0, error_rate: float = 0.0,
@@ -44,11 +45,14 @@ class FubSimulator(Simulator[FubAccount]):
         return f"{self.root_url}/v1"
 
     def mutate(self, api_key: str, *, people: int = 0, deals: int = 0, new_people: int = 0,
-               new_deals: int = 0) -> dict[str, list[Any]]:
-        """Change that many of the key's people and deals now (bumping `updated`) and add
-        new ones; returns the ids by kind. Deterministic given the seed and prior mutations."""
+               new_deals: int = 0, trashed_people: int = 0,
+               deleted_deals: int = 0) -> dict[str, list[Any]]:
+        """Change that many of the key's people and deals now (bumping `updated`), add new
+        ones, move people to the trash and delete deals; returns the ids by kind.
+        Deterministic given the seed and prior mutations."""
         return super().mutate(api_key, people=people, deals=deals, new_people=new_people,
-                              new_deals=new_deals)
+                              new_deals=new_deals, trashed_people=trashed_people,
+                              deleted_deals=deleted_deals)
 
     def _new_account(self, key: str) -> FubAccount:
         return FubAccount(self.seed, key, people=self.people, deals=self.deals)

@@ -119,9 +119,11 @@ class FubAccount:
     # Changing
 
     def mutate(self, now: float, *, people: int = 0, deals: int = 0, new_people: int = 0,
-               new_deals: int = 0) -> dict[str, list[Any]]:
-        """Change `people` existing people and `deals` deals, add the new ones; deterministic
-        given the seed, the key and how many mutations came before."""
+               new_deals: int = 0, trashed_people: int = 0,
+               deleted_deals: int = 0) -> dict[str, list[Any]]:
+        """Change `people` existing people and `deals` deals, add the new ones, move live
+        people to the trash and delete live deals; deterministic given the seed, the key and
+        how many mutations came before."""
         self._mutations += 1
         self._orders.clear()
         self._matches.clear()
@@ -133,13 +135,25 @@ class FubAccount:
         changed_deals = rng.sample(sorted(self.deals), min(deals, len(self.deals)))
         for deal_id in changed_deals:
             self.deals[deal_id] = self._changed_deal(rng, self.deals[deal_id], stamp)
+        live_people = sorted(k for k, row in self.people.items() if row.record["stage"] != TRASH)
+        trashed = rng.sample(live_people, min(trashed_people, len(live_people)))
+        for person_id in trashed:
+            record = {**self.people[person_id].record, "stage": TRASH, "updated": stamp}
+            self.people[person_id] = self._person_row(record)
+        live_deals = sorted(k for k, row in self.deals.items()
+                            if row.record["status"] != "Deleted")
+        deleted = rng.sample(live_deals, min(deleted_deals, len(live_deals)))
+        for deal_id in deleted:
+            self.deals[deal_id] = self._deal_with_status(self.deals[deal_id], "Deleted", stamp)
         added_people = [self._add_person(rng, now, now) for _ in range(new_people)]
         added_deals = [self._add_deal(rng, now, now) for _ in range(new_deals)]
         return {"people": changed_people, "deals": changed_deals,
-                "new_people": added_people, "new_deals": added_deals}
+                "new_people": added_people, "new_deals": added_deals,
+                "trashed_people": trashed, "deleted_deals": deleted}
 
     def churn(self, per_minute: float, now: float) -> None:
-        """Apply the changes due since the last call: mostly edits, some new records."""
+        """Apply the changes due since the last call: mostly edits, some new records, a few
+        people moved to the trash."""
         if self._churned_at is None:
             self._churned_at = now
             return
@@ -149,10 +163,12 @@ class FubAccount:
         if not count:
             return
         rng = rng_for(self.seed, "fub", self.key, "churn", self._mutations)
-        kinds = {"people": 0, "deals": 0, "new_people": 0}
+        kinds = {"people": 0, "deals": 0, "new_people": 0, "trashed_people": 0}
         for _ in range(count):
             roll = rng.random()
-            if roll < 0.1:
+            if roll < 0.02:
+                kinds["trashed_people"] += 1
+            elif roll < 0.1:
                 kinds["new_people"] += 1
             elif roll < 0.25 and self.deals:
                 kinds["deals"] += 1
@@ -282,13 +298,13 @@ class FubAccount:
         return self._person_row(record)
 
     def _changed_deal(self, rng: random.Random, row: Row, stamp: str) -> Row:
+        roll = rng.random()
+        if roll < 0.1 and row.record["status"] == "Active":
+            return self._deal_with_status(row, "Archived", stamp)
         record = dict(row.record)
         if "updated" in record:
             record["updated"] = stamp
-        roll = rng.random()
-        if roll < 0.1 and record["status"] == "Active":
-            record["status"] = "Archived"
-        elif roll < 0.55:
+        if roll < 0.55:
             record["price"] = rng.randrange(150, 2500) * 1000
             record["commissionValue"] = round(record["price"] * 0.03, 2)
         else:
@@ -297,3 +313,10 @@ class FubAccount:
             record["stageId"], record["stageName"] = stage["id"], stage["name"]
         return replace(row, record=record, updated=stamp,
                        hidden_by=DEAL_STATUS_FLAG.get(record["status"]))
+
+    @staticmethod
+    def _deal_with_status(row: Row, status: str, stamp: str) -> Row:
+        record = {**row.record, "status": status}
+        if "updated" in record:
+            record["updated"] = stamp
+        return replace(row, record=record, updated=stamp, hidden_by=DEAL_STATUS_FLAG.get(status))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from ..database import begin_write
 from ..extensions import db
 from ..integrations.dates import parse_timestamp
@@ -12,7 +14,7 @@ from ..integrations.fub import FubClient
 from ..integrations.readahead import read_ahead
 from ..jobs.task import JobTask, Outcome
 from .contacts import ContactRecord, upsert_contacts
-from .models import Deal, Integration
+from .models import Contact, Deal, Integration
 from .runner import finish, load_checkpoint, save_checkpoint
 from .upsert import UpsertCounts, upsert
 
@@ -20,6 +22,9 @@ ONBOARDING = "fub_onboarding"
 # People updated this long before the cursor are fetched again: clocks differ, and a person
 # saved in the same second as the last sync must not be missed. Repeats are deduped by id.
 OVERLAP = timedelta(minutes=5)
+TRASH = "Trash"  # a person's stage in FUB's trash
+DELETED = "Deleted"  # a deleted deal's status
+ID_BATCH = 500  # ids per IN (...) lookup, well under SQLite's bound-parameter limit
 DEAL_COMPARED = ("name", "status", "price", "pipeline_id", "stage_id", "projected_close_date",
                  "provider_updated_at")
 
@@ -122,13 +127,29 @@ def onboard(task: JobTask, integration: Integration, client: FubClient) -> Outco
                    f"Imported {people:,} contacts, {deals:,} deals")
 
 
+def _never_stored(model: type[Contact] | type[Deal], user_id: int,
+                  external_ids: set[str]) -> set[str]:
+    """Those of `external_ids` this user has no row for, in the open transaction."""
+    ids = sorted(external_ids)
+    known: set[str] = set()
+    for start in range(0, len(ids), ID_BATCH):
+        known.update(db.session.scalars(sa.select(model.external_id).where(
+            model.user_id == user_id, model.source == "fub",
+            model.external_id.in_(ids[start:start + ID_BATCH]))))
+    return external_ids - known
+
+
 def sync(task: JobTask, integration: Integration, client: FubClient) -> Outcome:
     """Fetch people changed since the cursor (newest first, stopping past it) and every deal
-    (FUB gives deals no reliable update time); store what changed."""
+    (FUB gives deals no reliable update time); store what changed.
+
+    Trashed people and deleted deals are fetched too, so a contact or deal removed in FUB
+    after it was imported is marked so here; one removed before it was ever imported stays
+    out, as in onboarding."""
     user_id = integration.user_id
     since = integration.sync_cursor - OVERLAP if integration.sync_cursor else None
     changed: dict[str, ContactRecord] = {}
-    for page in client.people(sort="-updated"):
+    for page in client.people(sort="-updated", include_trash=True):
         past_cursor = False
         for person in page.records:
             record = contact_record(person)
@@ -140,9 +161,15 @@ def sync(task: JobTask, integration: Integration, client: FubClient) -> Outcome:
                       message=f"{len(changed):,} changed people found")
         if past_cursor:
             break
-    deals = [deal_record(d) for page in client.deals(include_archived=True)
+    deals = [deal_record(d) for page in client.deals(include_archived=True, include_deleted=True)
              for d in page.records]
     begin_write(db.session)
+    for external_id in _never_stored(Contact, user_id, {
+            k for k, record in changed.items() if record.stage == TRASH}):
+        del changed[external_id]
+    unseen = _never_stored(Deal, user_id, {
+        d["external_id"] for d in deals if d["status"] == DELETED})
+    deals = [d for d in deals if d["external_id"] not in unseen]
     contacts = _save_contacts(user_id, list(changed.values()))
     deal_counts = _save_deals(user_id, deals)
     db.session.commit()
