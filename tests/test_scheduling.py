@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from jobplatform import celery
 from jobplatform.extensions import db
+from jobplatform.jobs.lost_messages import held_job_ids
 from jobplatform.jobs.models import Job
+from jobplatform.queues import QUEUE_NAMES
 from jobplatform.sync.models import Integration
 from jobplatform.sync.scheduling import ensure_sync
 from jobplatform.tasks.maintenance import reap_jobs, schedule_syncs
-from tests.support import seed_job
+from tests import worker_tasks
+from tests.support import seed_job, wait_for
 
 
 def connect(client, user, api_key: str, provider: str) -> str:
@@ -146,3 +151,59 @@ def test_the_reaper_ends_lost_jobs_and_runs_lost_syncs_again(make_user, store, w
     assert store.events(lost_sync)[2][2] == "reaper"
     assert rerun.error_type == "NotConnected"
     assert store.job(fresh).status == "processing"  # not overdue: left alone
+
+
+def backdate(job_id: str, seconds: float) -> None:
+    """As if the job had been recorded that long ago."""
+    from jobplatform.database import begin_write
+
+    begin_write(db.session)
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        created_at=datetime.now(UTC) - timedelta(seconds=seconds)))
+    db.session.commit()
+
+
+def test_the_broker_scan_finds_messages_waiting_in_a_queue_and_taken_by_a_worker(
+    store, worker, user_id, redis_client
+):
+    # Due in a minute: the worker takes it at once and holds it, unacknowledged, until then.
+    taken = worker_tasks.steps.apply_async(kwargs={"user_id": user_id}, countdown=60)
+    wait_for(lambda: taken.id in held_job_ids(celery, []), message="the worker to take it")
+    nobody = f"test-nobody-{uuid.uuid4().hex[:8]}"  # a queue no worker consumes
+    waiting = celery.send_task("jobplatform.general.test_noop", kwargs={"user_id": user_id},
+                               queue=nobody)
+    try:
+        assert {taken.id, waiting.id} <= held_job_ids(celery, [*QUEUE_NAMES, nobody])
+        assert waiting.id not in held_job_ids(celery, QUEUE_NAMES)
+        assert held_job_ids(celery, [*QUEUE_NAMES, nobody], limit=1) is None  # too many
+    finally:
+        redis_client.delete(nobody)
+        celery.control.revoke(taken.id)
+
+
+def test_the_reaper_publishes_again_a_pending_job_whose_message_was_lost(
+    store, worker, user_id
+):
+    two_hours = 7200
+    # Recorded, but its message is gone (a broker restarted without its data).
+    lost = seed_job(user_id=user_id, status="pending", at=time.time() - two_hours,
+                    job_type="test_noop")
+    recent = seed_job(user_id=user_id, status="pending", job_type="test_noop")
+    # Waiting as long, but its message is still held by the worker (due in a minute).
+    held = worker_tasks.steps.apply_async(kwargs={"user_id": user_id}, countdown=60)
+    store.wait_status(held.id, "pending")
+    backdate(held.id, two_hours)
+
+    reaping = reap_jobs.delay()
+    report = store.wait_status(reaping.id, "complete", timeout=60, process=worker)
+
+    assert report.result["republished"] >= 1
+    store.wait_status(lost, "complete", timeout=30, process=worker)
+    assert store.transitions(lost) == [(None, "pending"), ("pending", "pending"),
+                                       ("pending", "processing"), ("processing", "complete")]
+    _, _, actor, reason = store.events(lost)[1]
+    assert actor == "reaper"
+    assert "message was lost" in reason
+    assert store.transitions(held.id) == [(None, "pending")]  # in the broker: left alone
+    assert store.transitions(recent) == [(None, "pending")]  # too young to judge
+    celery.control.revoke(held.id)

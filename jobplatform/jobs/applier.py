@@ -74,6 +74,12 @@ class Deposed(Exception):
     """Another applier took over with a newer term; this one must stop writing."""
 
 
+def applied_through(client: redis.Redis, until: str, *, stream: str = STREAM) -> bool:
+    """Whether every entry appended to the journal before stream id `until` is applied (an
+    entry leaves the stream only after its batch committed)."""
+    return not client.xrange(stream, "-", until, count=1)
+
+
 def entry_key(entry_id: bytes | str) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     ms, _, seq = text.partition("-")

@@ -1,8 +1,9 @@
 """System jobs on the `general` queue that beat starts: the sync fan-out, pruning ended jobs,
-and reaping jobs whose worker vanished."""
+and reaping jobs whose worker vanished or whose message was lost."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from ..extensions import db
 from ..jobs.counts import CountKey, add_transition, apply_deltas
 from ..jobs.enqueue import publish
 from ..jobs.journal import EntryKind, entry
+from ..jobs.lost_messages import LOST_AFTER, lost_pending_jobs
 from ..jobs.models import Job
 from ..jobs.status import ENDED, JobStatus
 from ..jobs.store import apply_entries
@@ -22,6 +24,8 @@ from ..jobs.task import JobTask, Outcome
 from ..queues import QUEUES, QUEUES_BY_NAME
 from ..sync import scheduling
 from ..sync.providers import LABELS
+
+log = logging.getLogger(__name__)
 
 PRUNE_CHUNK = 2000
 REAP_GRACE_SECONDS = 60
@@ -80,8 +84,20 @@ def schedule_syncs(self: JobTask, provider: str) -> Outcome:
 
 @celery.task(bind=True, name="jobplatform.general.reap_jobs")
 def reap_jobs(self: JobTask) -> Outcome:
-    """End jobs whose worker vanished: processing past their queue's hard time limit and
-    running on no live worker. Idempotent jobs (syncs) run again; others end in error."""
+    """Find jobs that would otherwise never end: processing on a worker that vanished, or
+    pending with no message left in the broker."""
+    reaped, rerun = _reap_vanished()
+    republished = _republish_lost()
+    if not reaped + rerun + republished:
+        return Outcome({"reaped": 0, "rerun": 0, "republished": 0}, "No lost jobs")
+    return Outcome({"reaped": reaped, "rerun": rerun, "republished": republished},
+                   f"Ended {reaped:,} lost jobs, ran {rerun:,} again, "
+                   f"published {republished:,} lost messages again")
+
+
+def _reap_vanished() -> tuple[int, int]:
+    """End jobs processing past their queue's hard time limit and running on no live worker;
+    idempotent jobs (syncs) run again, others end in error. Returns (ended, run again)."""
     now = datetime.now(UTC)
     overdue = sa.or_(*(
         sa.and_(Job.queue == spec.name,
@@ -95,7 +111,7 @@ def reap_jobs(self: JobTask) -> Outcome:
     ).all()
     db.session.rollback()
     if not candidates:
-        return Outcome({"reaped": 0, "rerun": 0}, "No lost jobs")
+        return 0, 0
     replies = celery.control.inspect(timeout=2).active() or {}
     running = {task["id"] for tasks in replies.values() for task in tasks}
     reaped = rerun = 0
@@ -120,5 +136,23 @@ def reap_jobs(self: JobTask) -> Outcome:
             )])
             db.session.commit()
             reaped += 1
-    return Outcome({"reaped": reaped, "rerun": rerun},
-                   f"Ended {reaped:,} lost jobs, ran {rerun:,} again")
+    return reaped, rerun
+
+
+def _republish_lost() -> int:
+    """Publish again the pending jobs whose message the broker lost (see lost_messages)."""
+    lost = lost_pending_jobs(db.session, celery, celery.journal.client,
+                             now=datetime.now(UTC), limit=REAP_LIMIT)
+    if lost is None:
+        log.info("the broker is not Redis or holds too many messages to look through; "
+                 "pending jobs were not checked for lost messages")
+        return 0
+    for job_id, task_name, user_id, params, _queue in lost:
+        apply_entries(begin_write(db.session), [entry(
+            job_id, EntryKind.REQUEUED, actor="reaper",
+            reason=f"its message was lost: pending over {LOST_AFTER.seconds // 60} minutes "
+                   "and in no queue; published again",
+        )])
+        db.session.commit()
+        publish(db.session, job_id, task_name, user_id=user_id, params=params or {})
+    return len(lost)
