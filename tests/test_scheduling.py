@@ -154,31 +154,48 @@ def test_the_reaper_ends_lost_jobs_and_runs_lost_syncs_again(make_user, store, w
 
 
 def backdate(job_id: str, seconds: float) -> None:
-    """As if the job had been recorded that long ago."""
+    """As if the job had been recorded, and last heard of, that long ago."""
     from jobplatform.database import begin_write
 
+    then = datetime.now(UTC) - timedelta(seconds=seconds)
     begin_write(db.session)
     db.session.execute(sa.update(Job).where(Job.id == job_id).values(
-        created_at=datetime.now(UTC) - timedelta(seconds=seconds)))
+        created_at=then, heartbeat_at=then))
     db.session.commit()
+
+
+def reap(store, worker, **kwargs) -> Job:
+    """One reaper run through the worker, with a short confirmation so tests stay quick."""
+    result = reap_jobs.delay(confirm_lost_after=0.5, **kwargs)
+    return store.wait_status(result.id, "complete", timeout=60, process=worker)
 
 
 def test_the_broker_scan_finds_messages_waiting_in_a_queue_and_taken_by_a_worker(
     store, worker, user_id, redis_client
 ):
-    # Due in a minute: the worker takes it at once and holds it, unacknowledged, until then.
-    taken = worker_tasks.steps.apply_async(kwargs={"user_id": user_id}, countdown=60)
-    wait_for(lambda: taken.id in held_job_ids(celery, []), message="the worker to take it")
+    # Due in five minutes: the worker takes it at once and holds it, unacknowledged.
+    taken = worker_tasks.steps.apply_async(kwargs={"user_id": user_id}, countdown=300)
     nobody = f"test-nobody-{uuid.uuid4().hex[:8]}"  # a queue no worker consumes
     waiting = celery.send_task("jobplatform.general.test_noop", kwargs={"user_id": user_id},
                                queue=nobody)
     try:
+        wait_for(lambda: taken.id in held_job_ids(celery, []), message="the worker to take it")
         assert {taken.id, waiting.id} <= held_job_ids(celery, [*QUEUE_NAMES, nobody])
         assert waiting.id not in held_job_ids(celery, QUEUE_NAMES)
         assert held_job_ids(celery, [*QUEUE_NAMES, nobody], limit=1) is None  # too many
     finally:
         redis_client.delete(nobody)
         celery.control.revoke(taken.id)
+        cancel(waiting.id)
+
+
+def cancel(job_id: str) -> None:
+    from jobplatform.database import begin_write
+    from jobplatform.jobs.journal import EntryKind, entry
+    from jobplatform.jobs.store import apply_entries
+
+    apply_entries(begin_write(db.session), [entry(job_id, EntryKind.CANCELLED, actor="test")])
+    db.session.commit()
 
 
 def test_the_reaper_publishes_again_a_pending_job_whose_message_was_lost(
@@ -189,21 +206,49 @@ def test_the_reaper_publishes_again_a_pending_job_whose_message_was_lost(
     lost = seed_job(user_id=user_id, status="pending", at=time.time() - two_hours,
                     job_type="test_noop")
     recent = seed_job(user_id=user_id, status="pending", job_type="test_noop")
-    # Waiting as long, but its message is still held by the worker (due in a minute).
-    held = worker_tasks.steps.apply_async(kwargs={"user_id": user_id}, countdown=60)
-    store.wait_status(held.id, "pending")
-    backdate(held.id, two_hours)
+    # Waiting as long, but its message is still held by the worker (due in five minutes).
+    held = worker_tasks.steps.apply_async(kwargs={"user_id": user_id}, countdown=300)
+    try:
+        store.wait_status(held.id, "pending")
+        backdate(held.id, two_hours)
 
-    reaping = reap_jobs.delay()
-    report = store.wait_status(reaping.id, "complete", timeout=60, process=worker)
+        first = reap(store, worker)
+        assert first.result["republished"] == 0  # missing once is not yet lost
+        assert store.transitions(lost) == [(None, "pending")]
+        time.sleep(0.6)
+        second = reap(store, worker)
 
-    assert report.result["republished"] >= 1
-    store.wait_status(lost, "complete", timeout=30, process=worker)
-    assert store.transitions(lost) == [(None, "pending"), ("pending", "pending"),
-                                       ("pending", "processing"), ("processing", "complete")]
-    _, _, actor, reason = store.events(lost)[1]
-    assert actor == "reaper"
-    assert "message was lost" in reason
-    assert store.transitions(held.id) == [(None, "pending")]  # in the broker: left alone
-    assert store.transitions(recent) == [(None, "pending")]  # too young to judge
-    celery.control.revoke(held.id)
+        assert second.result["republished"] == 1
+        store.wait_status(lost, "complete", timeout=30, process=worker)
+        assert store.transitions(lost) == [(None, "pending"), ("pending", "pending"),
+                                           ("pending", "processing"), ("processing", "complete")]
+        _, _, actor, reason = store.events(lost)[1]
+        assert actor == "reaper"
+        assert "message was lost" in reason
+        assert store.transitions(held.id) == [(None, "pending")]  # in the broker: left alone
+        assert store.transitions(recent) == [(None, "pending")]  # too young to judge
+    finally:
+        celery.control.revoke(held.id)
+        cancel(held.id)
+        cancel(recent)
+
+
+def test_a_job_whose_message_keeps_getting_lost_ends_in_error(store, worker, user_id):
+    # A task no worker knows: each worker drops its message, so it is lost again and again.
+    lost = seed_job(user_id=user_id, status="pending", at=time.time() - 7200,
+                    job_type="test_unknown_to_workers")
+    for _ in range(3):
+        reap(store, worker)
+        time.sleep(0.6)
+        reap(store, worker)
+        wait_for(lambda: len(store.events(lost)) > 1, message="the reaper to publish it")
+        backdate(lost, 7200)  # as if ten minutes had passed again
+    reap(store, worker)
+    time.sleep(0.6)
+    reap(store, worker)
+
+    job = store.wait_status(lost, "error", timeout=30, process=worker)
+    assert job.error_type == "MessageLost"
+    assert "jobplatform.general.test_unknown_to_workers" in job.error_message
+    assert [to for _, to in store.transitions(lost)] == [
+        "pending", "pending", "pending", "pending", "error"]

@@ -62,6 +62,27 @@ def test_onboarding_imports_exactly_the_providers_data(client, make_user, store,
     assert integration.checkpoint is None
 
 
+def test_connecting_from_the_command_line_can_follow_onboarding_to_its_end(
+    app, make_user, worker, fub, api_key
+):
+    from jobplatform.cli.integrations import integrations
+
+    runner = app.test_cli_runner()
+    user = make_user()
+    done = runner.invoke(integrations, ["connect", str(user.id), "fub", "--api-key", api_key,
+                                        "--wait"])
+
+    assert done.exit_code == 0, done.output
+    people, deals = expected_people(fub, api_key), expected_deals(fub, api_key)
+    assert f"Imported {len(people):,} contacts, {len(deals):,} deals" in done.stdout
+    assert "fub_onboarding: " in done.stderr  # the progress bar
+    assert api_key not in done.output
+    rejected = runner.invoke(integrations, ["connect", str(make_user().id), "fub",
+                                            "--api-key", "invalid-key", "--wait"])
+    assert rejected.exit_code == 1
+    assert "FUB rejected the API key" in rejected.stderr
+
+
 def test_changes_after_onboarding_arrive_with_the_next_sync_and_nothing_else(
     client, make_user, store, worker, fub, api_key
 ):
@@ -105,6 +126,9 @@ def test_people_trashed_and_deals_deleted_in_fub_are_marked_so_by_the_next_sync(
     user = make_user()
     onboarded(client, user, store, worker, fub, api_key)
     before = set(stored(Contact, user.id))
+    deleted_before = {str(d["id"]) for d in fub.dataset(api_key)["deals"]
+                      if d["status"] == "Deleted"}
+    assert deleted_before  # each sync fetches these too: they must stay out
     changed = fub.mutate(api_key, trashed_people=2, deleted_deals=1, new_people=40)
     now = {str(p["id"]): p for p in fub.dataset(api_key)["people"]}
     born_in_trash = {str(i) for i in changed["new_people"] if now[str(i)]["stage"] == "Trash"}
@@ -119,6 +143,7 @@ def test_people_trashed_and_deals_deleted_in_fub_are_marked_so_by_the_next_sync(
     assert {contacts[k].stage for k in trashed} == {"Trash"}
     assert deals[str(changed["deleted_deals"][0])].status == "Deleted"
     assert not born_in_trash & set(contacts)  # never had it: not imported
+    assert not deleted_before & set(deals)
     contact_counts, deal_counts = job.result["contacts"], job.result["deals"]
     assert (contact_counts["created"], contact_counts["updated"]) == (
         40 - len(born_in_trash), 2)

@@ -9,6 +9,7 @@ from ..extensions import db
 from ..sync import integrations as service
 from ..sync.providers import LABELS, PROVIDERS
 from ..users.models import User
+from .follow import follow_job, report_end
 
 
 @click.group()
@@ -22,8 +23,11 @@ def integrations() -> None:
 @click.option("--api-key", prompt=True, hide_input=True,
               help="The provider API key (asked for, unechoed, when left out: a key on the "
                    "command line shows in `ps`).")
+@click.option("--wait", is_flag=True,
+              help="Follow the first sync with a progress bar until it ends; exit non-zero "
+                   "if it does not complete.")
 @with_appcontext
-def connect(user_id: int, provider: str, api_key: str) -> None:
+def connect(user_id: int, provider: str, api_key: str, wait: bool) -> None:
     """Check the key with the provider, store it encrypted, start the first sync."""
     if db.session.get(User, user_id) is None:
         raise click.ClickException(f"no user {user_id}; create one with 'users create'")
@@ -34,6 +38,12 @@ def connect(user_id: int, provider: str, api_key: str) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"connected {LABELS[provider]} for user {user_id} "
                f"(account {integration.account_id}); first sync: job {job_id}")
+    if wait:
+        try:
+            report_end(follow_job(db.session, job_id))
+        except KeyboardInterrupt:
+            click.echo(f"\nstopped following; job {job_id} runs on", err=True)
+            raise click.exceptions.Exit(130) from None
 
 
 @integrations.command("list")

@@ -74,10 +74,20 @@ class Deposed(Exception):
     """Another applier took over with a newer term; this one must stop writing."""
 
 
-def applied_through(client: redis.Redis, until: str, *, stream: str = STREAM) -> bool:
-    """Whether every entry appended to the journal before stream id `until` is applied (an
-    entry leaves the stream only after its batch committed)."""
-    return not client.xrange(stream, "-", until, count=1)
+def journal_tail(client: redis.Redis, *, stream: str = STREAM) -> str | None:
+    """The id of the newest entry ever appended to the journal (None before the first)."""
+    try:
+        info = client.xinfo_stream(stream)
+    except redis.ResponseError:  # no such stream yet
+        return None
+    last = info["last-generated-id"]
+    return last.decode() if isinstance(last, bytes) else str(last)
+
+
+def applied_through(client: redis.Redis, until: str | None, *, stream: str = STREAM) -> bool:
+    """Whether every entry up to stream id `until` is applied (an entry leaves the stream
+    only after its batch committed)."""
+    return until is None or not client.xrange(stream, "-", until, count=1)
 
 
 def entry_key(entry_id: bytes | str) -> tuple[int, int]:

@@ -38,15 +38,19 @@ def record_pending(connection: sa.Connection, task_name: str, *, user_id: int | 
 
 
 def publish(session: Session, job_id: str, task_name: str, *, user_id: int | None,
-            params: dict[str, Any]) -> None:
-    """Send a recorded job to its queue; if the broker refuses, the job ends in error."""
-    kwargs = dict(params) if user_id is None else {**params, "user_id": user_id}
+            params: dict[str, Any], actor: str = "api") -> None:
+    """Send a recorded job to its queue; if the broker refuses, the job ends in error.
+    Positional arguments come back from where tracking keeps them (`params["args"]`)."""
+    args = params.get("args") or ()
+    kwargs = {k: v for k, v in params.items() if k != "args"}
+    if user_id is not None:
+        kwargs["user_id"] = user_id
     try:
-        celery.send_task(task_name, kwargs=kwargs, task_id=job_id,
+        celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id,
                          queue=queue_for_task(task_name), headers={RECORDED_HEADER: True})
     except BrokerError as exc:
         apply_entries(begin_write(session), [entry(
-            job_id, EntryKind.ERROR, actor="api", error_type="EnqueueFailed",
+            job_id, EntryKind.ERROR, actor=actor, error_type="EnqueueFailed",
             error_message=f"The broker did not accept the job: {exc}",
         )])
         session.commit()

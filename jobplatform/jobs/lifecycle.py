@@ -166,6 +166,7 @@ def _apply(job: dict[str, Any], kind: EntryKind, item: Entry, at: Any, out: Fold
         reason = reason or ("published" if status is None else f"retry {job['retries']}")
     elif kind is EntryKind.REQUEUED:
         reason = reason or "worker lost; requeued"
+        job["heartbeat_at"] = at  # its wait in the queue starts again (see lost_messages)
     elif kind is EntryKind.PROCESSING:
         if status is None:
             reason = reason or "started; its publish was not tracked"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,19 +16,22 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from ..queues import QUEUE_NAMES
-from .applier import applied_through
+from .applier import applied_through, journal_tail
 from .models import Job
 from .status import JobStatus
 
-# Only jobs pending this long are looked for: younger ones may be between their record and
+# Only jobs waiting this long are looked for: younger ones may be between their record and
 # their publish, or simply waiting their turn.
 LOST_AFTER = timedelta(minutes=10)
+# A job must be missing at two looks this far apart (two reaper runs): a worker that has
+# taken a message but not yet noted it as unacknowledged, or has acknowledged it and not yet
+# journaled the job's end, does so well within this.
+CONFIRM_AFTER_SECONDS = 30.0
+MISSING_KEY = "jobplatform:reaper:missing"  # job id -> when it was first missed
+MISSING_TTL_SECONDS = 24 * 3600
 SCAN_CHUNK = 1000
 # Past this many messages the broker is not looked through (a deep backlog; next time).
-SCAN_LIMIT = 500_000
-# Between the two looks, so that a message in flight from a queue to a worker (in neither
-# place for a moment) cannot be missed by both.
-SECOND_LOOK_AFTER = 1.0
+SCAN_LIMIT = 200_000
 APPLIED_WAIT_SECONDS = 10.0
 
 
@@ -79,42 +82,53 @@ def _job_id(raw: bytes, *, unacked: bool = False) -> str:
     return str(headers.get("id") or "")
 
 
-def lost_pending_jobs(session: Session, app: Celery, journal: redis.Redis, *, now: datetime,
-                      limit: int) -> list[sa.Row] | None:
+def lost_pending_jobs(session: Session, app: Celery, client: redis.Redis, *,
+                      confirm_after: float = CONFIRM_AFTER_SECONDS,
+                      limit: int = 1000) -> list[sa.Row] | None:
     """Jobs pending for over `LOST_AFTER` that the broker holds no message for, as rows of
     (id, task, user_id, params, queue); None when the broker cannot be looked through.
 
-    A job is lost only if it is missing from the broker at two looks a moment apart and is
-    still pending once the journal has been applied up to the second look: a message
-    acknowledged by then belonged to a job whose end the journal already holds."""
-    cutoff = now - LOST_AFTER
-    stale = session.execute(
+    A job counts as lost only once it was missing at an earlier look (by an earlier reaper
+    run, remembered in Redis) at least `confirm_after` seconds ago as well as at this one,
+    and is still pending once the journal is applied up to this look. A message in flight
+    from a queue to a worker is in neither place for a moment, and a job acknowledged just
+    before a look has its end in the journal already, so neither is taken for lost."""
+    cutoff = datetime.now(UTC) - LOST_AFTER
+    waiting_since = sa.func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
+    stale = sa.and_(Job.status == JobStatus.PENDING, Job.created_at < cutoff,  # the index
+                    waiting_since < cutoff)
+    rows = session.execute(
         sa.select(Job.id, Job.task, Job.user_id, Job.params, Job.queue)
-        .where(Job.status == JobStatus.PENDING, Job.created_at < cutoff,  # (status, created)
-               sa.func.coalesce(Job.started_at, Job.created_at) < cutoff)  # a retry waits anew
-        .order_by(Job.created_at).limit(limit)
+        .where(stale).order_by(Job.created_at).limit(limit)
     ).all()
     session.rollback()
-    if not stale:
+    if not rows:
+        client.delete(MISSING_KEY)
         return []
-    missing = {row.id for row in stale}
-    for look in range(2):
-        if look:
-            time.sleep(SECOND_LOOK_AFTER)
-        held = held_job_ids(app)
-        if held is None:
-            return None
-        missing -= held
-        if not missing:
-            return []
-    seconds, microseconds = journal.time()
-    barrier = f"{seconds * 1000 + microseconds // 1000}-0"
+    held = held_job_ids(app)
+    if held is None:
+        return None
+    tail = journal_tail(client)  # after the look: what the journal must be applied up to
+    missing = {row.id for row in rows} - held
+    now = time.time()
+    first_missed = {key.decode(): float(value)
+                    for key, value in client.hgetall(MISSING_KEY).items()}
+    pipe = client.pipeline()
+    pipe.delete(MISSING_KEY)
+    if missing:
+        pipe.hset(MISSING_KEY, mapping={job_id: first_missed.get(job_id, now)
+                                        for job_id in missing})
+        pipe.expire(MISSING_KEY, MISSING_TTL_SECONDS)
+    pipe.execute()
+    confirmed = {job_id for job_id in missing
+                 if first_missed.get(job_id, now) <= now - confirm_after}
+    if not confirmed:
+        return []
     deadline = time.monotonic() + APPLIED_WAIT_SECONDS
-    while not applied_through(journal, barrier):
+    while not applied_through(client, tail):
         if time.monotonic() > deadline:
             return []  # the applier is behind or down: judge nothing on a stale store
         time.sleep(0.1)
-    still_pending = set(session.scalars(sa.select(Job.id).where(
-        Job.id.in_(missing), Job.status == JobStatus.PENDING)))
+    still_lost = set(session.scalars(sa.select(Job.id).where(Job.id.in_(confirmed), stale)))
     session.rollback()
-    return [row for row in stale if row.id in still_pending]
+    return [row for row in rows if row.id in still_lost]

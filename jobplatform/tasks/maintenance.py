@@ -3,10 +3,12 @@ and reaping jobs whose worker vanished or whose message was lost."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import redis
 import sqlalchemy as sa
 
 from ..celery_app import celery
@@ -14,10 +16,10 @@ from ..config import Settings
 from ..database import begin_write
 from ..extensions import db
 from ..jobs.counts import CountKey, add_transition, apply_deltas
-from ..jobs.enqueue import publish
+from ..jobs.enqueue import EnqueueFailed, publish
 from ..jobs.journal import EntryKind, entry
-from ..jobs.lost_messages import LOST_AFTER, lost_pending_jobs
-from ..jobs.models import Job
+from ..jobs.lost_messages import CONFIRM_AFTER_SECONDS, LOST_AFTER, lost_pending_jobs
+from ..jobs.models import Job, JobEvent
 from ..jobs.status import ENDED, JobStatus
 from ..jobs.store import apply_entries
 from ..jobs.task import JobTask, Outcome
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 PRUNE_CHUNK = 2000
 REAP_GRACE_SECONDS = 60
 REAP_LIMIT = 1000
+REAPER_LOCK = "jobplatform:reaper:lock"
+REAPER_LOCK_SECONDS = 300
+MAX_REPUBLISH = 3
+LOST_REASON = "its message was lost"
 
 
 @celery.task(bind=True, name="jobplatform.general.prune_jobs")
@@ -83,11 +89,12 @@ def schedule_syncs(self: JobTask, provider: str) -> Outcome:
 
 
 @celery.task(bind=True, name="jobplatform.general.reap_jobs")
-def reap_jobs(self: JobTask) -> Outcome:
+def reap_jobs(self: JobTask, confirm_lost_after: float = CONFIRM_AFTER_SECONDS) -> Outcome:
     """Find jobs that would otherwise never end: processing on a worker that vanished, or
-    pending with no message left in the broker."""
+    pending with no message left in the broker (see jobs/lost_messages.py)."""
     reaped, rerun = _reap_vanished()
-    republished = _republish_lost()
+    republished, given_up = _republish_lost(confirm_lost_after)
+    reaped += given_up
     if not reaped + rerun + republished:
         return Outcome({"reaped": 0, "rerun": 0, "republished": 0}, "No lost jobs")
     return Outcome({"reaped": reaped, "rerun": rerun, "republished": republished},
@@ -139,20 +146,60 @@ def _reap_vanished() -> tuple[int, int]:
     return reaped, rerun
 
 
-def _republish_lost() -> int:
-    """Publish again the pending jobs whose message the broker lost (see lost_messages)."""
-    lost = lost_pending_jobs(db.session, celery, celery.journal.client,
-                             now=datetime.now(UTC), limit=REAP_LIMIT)
-    if lost is None:
-        log.info("the broker is not Redis or holds too many messages to look through; "
-                 "pending jobs were not checked for lost messages")
-        return 0
-    for job_id, task_name, user_id, params, _queue in lost:
-        apply_entries(begin_write(db.session), [entry(
-            job_id, EntryKind.REQUEUED, actor="reaper",
-            reason=f"its message was lost: pending over {LOST_AFTER.seconds // 60} minutes "
-                   "and in no queue; published again",
+def _republish_lost(confirm_after: float) -> tuple[int, int]:
+    """Publish again the pending jobs whose message the broker lost, or end in error those
+    whose message was lost `MAX_REPUBLISH` times already (no worker takes it: a task no
+    worker knows, say). Returns (published again, ended)."""
+    client = celery.journal.client
+    # One reaper at a time here: two would both find a job missing and both publish it.
+    lock = client.lock(REAPER_LOCK, timeout=REAPER_LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        return 0, 0
+    try:
+        lost = lost_pending_jobs(db.session, celery, client, confirm_after=confirm_after,
+                                 limit=REAP_LIMIT)
+        if lost is None:
+            log.info("the broker is not Redis or holds too many messages to look through; "
+                     "pending jobs were not checked for lost messages")
+            return 0, 0
+        published = ended = 0
+        for job_id, task_name, user_id, params, _queue in lost:
+            outcome = _republish(job_id, task_name, user_id, params or {})
+            published += outcome == "published"
+            ended += outcome == "ended"
+        return published, ended
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()
+
+
+def _republish(job_id: str, task_name: str, user_id: int | None, params: dict) -> str | None:
+    """Publish one lost job again, unless it moved on meanwhile or has been lost too often."""
+    connection = begin_write(db.session)
+    status = db.session.scalar(sa.select(Job.status).where(Job.id == job_id).with_for_update())
+    if status != JobStatus.PENDING:
+        db.session.rollback()
+        return None
+    times_lost = db.session.scalar(sa.select(sa.func.count()).select_from(JobEvent).where(
+        JobEvent.job_id == job_id, JobEvent.actor == "reaper",
+        JobEvent.reason.startswith(LOST_REASON))) or 0
+    if times_lost >= MAX_REPUBLISH:
+        apply_entries(connection, [entry(
+            job_id, EntryKind.ERROR, actor="reaper", error_type="MessageLost",
+            error_message=f"Its message was lost {times_lost + 1} times: published again "
+                          f"{times_lost} times, no worker took it. Is its task "
+                          f"({task_name}) known to the workers?",
         )])
         db.session.commit()
-        publish(db.session, job_id, task_name, user_id=user_id, params=params or {})
-    return len(lost)
+        return "ended"
+    apply_entries(connection, [entry(
+        job_id, EntryKind.REQUEUED, actor="reaper",
+        reason=f"{LOST_REASON}: waiting over {LOST_AFTER.seconds // 60} minutes in no queue; "
+               "published again",
+    )])
+    db.session.commit()
+    try:
+        publish(db.session, job_id, task_name, user_id=user_id, params=params, actor="reaper")
+    except EnqueueFailed:
+        return "ended"  # publish ended it in error, saying why
+    return "published"
