@@ -237,11 +237,13 @@ def test_a_job_whose_message_keeps_getting_lost_ends_in_error(store, worker, use
     # A task no worker knows: each worker drops its message, so it is lost again and again.
     lost = seed_job(user_id=user_id, status="pending", at=time.time() - 7200,
                     job_type="test_unknown_to_workers")
-    for _ in range(3):
+    for times in range(1, 4):
         reap(store, worker)
         time.sleep(0.6)
         reap(store, worker)
-        wait_for(lambda: len(store.events(lost)) > 1, message="the reaper to publish it")
+        wait_for(lambda times=times: len(store.events(lost)) == 1 + times,
+                 message="the reaper to publish it again")
+        wait_for(lambda: lost not in held_job_ids(celery), message="the worker to drop it")
         backdate(lost, 7200)  # as if ten minutes had passed again
     reap(store, worker)
     time.sleep(0.6)
