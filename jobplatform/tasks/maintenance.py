@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import redis
 import sqlalchemy as sa
@@ -173,7 +174,8 @@ def _republish_lost(confirm_after: float) -> tuple[int, int]:
             lock.release()
 
 
-def _republish(job_id: str, task_name: str, user_id: int | None, params: dict) -> str | None:
+def _republish(job_id: str, task_name: str, user_id: int | None,
+               params: dict[str, Any]) -> Literal["published", "ended"] | None:
     """Publish one lost job again, unless it moved on meanwhile or has been lost too often."""
     connection = begin_write(db.session)
     status = db.session.scalar(sa.select(Job.status).where(Job.id == job_id).with_for_update())
