@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .models import Contact
-from .upsert import UpsertCounts, upsert
+from .upsert import RecordTest, UpsertCounts, upsert
 
 # What a contact's change is judged by; `raw` is kept but not compared (it carries noise).
 COMPARED = ("name", "email", "phone", "stage", "tags", "provider_updated_at")
@@ -32,10 +32,11 @@ RECORD_FIELDS = tuple(f.name for f in fields(ContactRecord))
 
 
 def upsert_contacts(session: Session, user_id: int, source: str,
-                    records: Sequence[ContactRecord]) -> UpsertCounts:
+                    records: Sequence[ContactRecord], *,
+                    update_only: RecordTest | None = None) -> UpsertCounts:
     """Create new contacts and update changed ones (see `upsert.upsert`)."""
     # Field by field rather than `asdict`, which deep-copies each record's raw payload: that
     # copy was a third of an onboarding's time.
     return upsert(session, Contact, {"user_id": user_id, "source": source},
                   [{name: getattr(record, name) for name in RECORD_FIELDS} for record in records],
-                  COMPARED)
+                  COMPARED, update_only=update_only)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from ..database import begin_write
 from ..extensions import db
 from ..integrations.dates import parse_timestamp
@@ -14,9 +12,9 @@ from ..integrations.fub import FubClient
 from ..integrations.readahead import read_ahead
 from ..jobs.task import JobTask, Outcome
 from .contacts import ContactRecord, upsert_contacts
-from .models import Contact, Deal, Integration
+from .models import Deal, Integration
 from .runner import finish, load_checkpoint, save_checkpoint
-from .upsert import UpsertCounts, upsert
+from .upsert import RecordTest, UpsertCounts, upsert
 
 ONBOARDING = "fub_onboarding"
 # People updated this long before the cursor are fetched again: clocks differ, and a person
@@ -24,7 +22,6 @@ ONBOARDING = "fub_onboarding"
 OVERLAP = timedelta(minutes=5)
 TRASH = "Trash"  # a person's stage in FUB's trash
 DELETED = "Deleted"  # a deleted deal's status
-ID_BATCH = 500  # ids per IN (...) lookup, well under SQLite's bound-parameter limit
 DEAL_COMPARED = ("name", "status", "price", "pipeline_id", "stage_id", "projected_close_date",
                  "provider_updated_at")
 
@@ -69,14 +66,16 @@ def _newest(records: list[ContactRecord], current: datetime | None) -> datetime 
     return max([*times, *([current] if current else [])], default=None)
 
 
-def _save_contacts(user_id: int, records: list[ContactRecord]) -> UpsertCounts:
+def _save_contacts(user_id: int, records: list[ContactRecord],
+                   update_only: RecordTest | None = None) -> UpsertCounts:
     """Upsert, in the transaction `begin_write` opened; the caller commits."""
-    return upsert_contacts(db.session, user_id, "fub", records)
+    return upsert_contacts(db.session, user_id, "fub", records, update_only=update_only)
 
 
-def _save_deals(user_id: int, records: list[dict[str, Any]]) -> UpsertCounts:
+def _save_deals(user_id: int, records: list[dict[str, Any]],
+                update_only: RecordTest | None = None) -> UpsertCounts:
     return upsert(db.session, Deal, {"user_id": user_id, "source": "fub"}, records,
-                  DEAL_COMPARED)
+                  DEAL_COMPARED, update_only=update_only)
 
 
 def onboard(task: JobTask, integration: Integration, client: FubClient) -> Outcome:
@@ -127,25 +126,13 @@ def onboard(task: JobTask, integration: Integration, client: FubClient) -> Outco
                    f"Imported {people:,} contacts, {deals:,} deals")
 
 
-def _never_stored(model: type[Contact] | type[Deal], user_id: int,
-                  external_ids: set[str]) -> set[str]:
-    """Those of `external_ids` this user has no row for, in the open transaction."""
-    ids = sorted(external_ids)
-    known: set[str] = set()
-    for start in range(0, len(ids), ID_BATCH):
-        known.update(db.session.scalars(sa.select(model.external_id).where(
-            model.user_id == user_id, model.source == "fub",
-            model.external_id.in_(ids[start:start + ID_BATCH]))))
-    return external_ids - known
-
-
 def sync(task: JobTask, integration: Integration, client: FubClient) -> Outcome:
     """Fetch people changed since the cursor (newest first, stopping past it) and every deal
     (FUB gives deals no reliable update time); store what changed.
 
     Trashed people and deleted deals are fetched too, so a contact or deal removed in FUB
     after it was imported is marked so here; one removed before it was ever imported stays
-    out, as in onboarding."""
+    out, as in onboarding (upsert's `update_only`)."""
     user_id = integration.user_id
     since = integration.sync_cursor - OVERLAP if integration.sync_cursor else None
     changed: dict[str, ContactRecord] = {}
@@ -164,14 +151,9 @@ def sync(task: JobTask, integration: Integration, client: FubClient) -> Outcome:
     deals = [deal_record(d) for page in client.deals(include_archived=True, include_deleted=True)
              for d in page.records]
     begin_write(db.session)
-    for external_id in _never_stored(Contact, user_id, {
-            k for k, record in changed.items() if record.stage == TRASH}):
-        del changed[external_id]
-    unseen = _never_stored(Deal, user_id, {
-        d["external_id"] for d in deals if d["status"] == DELETED})
-    deals = [d for d in deals if d["external_id"] not in unseen]
-    contacts = _save_contacts(user_id, list(changed.values()))
-    deal_counts = _save_deals(user_id, deals)
+    contacts = _save_contacts(user_id, list(changed.values()),
+                              update_only=lambda person: person["stage"] == TRASH)
+    deal_counts = _save_deals(user_id, deals, update_only=lambda deal: deal["status"] == DELETED)
     db.session.commit()
     finish(integration, cursor=_newest(list(changed.values()), None))
     return Outcome(

@@ -3,7 +3,7 @@ nothing, and every run says how many rows it created, updated and left alone."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 CHUNK = 500
+RecordTest = Callable[[Mapping[str, Any]], bool]
 
 
 @dataclass
@@ -34,11 +35,14 @@ class UpsertCounts:
 
 
 def upsert(session: Session, model: type, key: Mapping[str, Any],
-           records: Sequence[Mapping[str, Any]], compared: Sequence[str]) -> UpsertCounts:
+           records: Sequence[Mapping[str, Any]], compared: Sequence[str], *,
+           update_only: RecordTest | None = None) -> UpsertCounts:
     """Create the records of `model` not yet stored under `key` (e.g. user and source) and
     update those whose `compared` columns changed, by `external_id`, in the caller's
     transaction (which, reading before it writes, should start with `database.begin_write`).
-    A record's other columns (`raw`, say) are written but not compared."""
+    A record's other columns (`raw`, say) are written but not compared. A record for which
+    `update_only` is true (one the provider has deleted, say) updates a stored row but is
+    never created; it is not counted when there is no row."""
     counts = UpsertCounts()
     now = datetime.now(UTC)
     scope = [getattr(model, column) == value for column, value in key.items()]
@@ -55,6 +59,8 @@ def upsert(session: Session, model: type, key: Mapping[str, Any],
         for external_id, record in chunk.items():
             row = existing.get(external_id)
             if row is None:
+                if update_only is not None and update_only(record):
+                    continue
                 inserts.append({**key, **record, "created_at": now, "updated_at": now})
             elif any(getattr(row, c) != record.get(c) for c in compared):
                 updates.append({**record, "id": row.id, "updated_at": now})

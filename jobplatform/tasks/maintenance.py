@@ -129,13 +129,9 @@ def _reap_vanished() -> tuple[int, int]:
         task = celery.tasks.get(task_name)
         limit = QUEUES_BY_NAME[queue].time_limit
         if isinstance(task, JobTask) and task.idempotent:
-            apply_entries(begin_write(db.session), [entry(
-                job_id, EntryKind.REQUEUED, actor="reaper",
-                reason=f"its worker vanished (no result {limit}s after it started); run again",
-            )])
-            db.session.commit()
-            publish(db.session, job_id, task_name, user_id=user_id, params=params or {})
-            rerun += 1
+            rerun += _publish_again(
+                begin_write(db.session), job_id, task_name, user_id, params or {},
+                reason=f"its worker vanished (no result {limit}s after it started); run again")
         else:
             apply_entries(begin_write(db.session), [entry(
                 job_id, EntryKind.ERROR, actor="reaper", error_type="WorkerLost",
@@ -194,14 +190,21 @@ def _republish(job_id: str, task_name: str, user_id: int | None,
         )])
         db.session.commit()
         return "ended"
-    apply_entries(connection, [entry(
-        job_id, EntryKind.REQUEUED, actor="reaper",
+    published = _publish_again(
+        connection, job_id, task_name, user_id, params,
         reason=f"{LOST_REASON}: waiting over {LOST_AFTER.seconds // 60} minutes in no queue; "
-               "published again",
-    )])
+               "published again")
+    return "published" if published else "ended"
+
+
+def _publish_again(connection: sa.Connection, job_id: str, task_name: str,
+                   user_id: int | None, params: dict[str, Any], *, reason: str) -> bool:
+    """Put a job back to pending (in the caller's write transaction, committed here) and
+    publish it; False if the broker refused it, which ends the job in error."""
+    apply_entries(connection, [entry(job_id, EntryKind.REQUEUED, actor="reaper", reason=reason)])
     db.session.commit()
     try:
         publish(db.session, job_id, task_name, user_id=user_id, params=params, actor="reaper")
     except EnqueueFailed:
-        return "ended"  # publish ended it in error, saying why
-    return "published"
+        return False
+    return True
