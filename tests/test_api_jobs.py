@@ -91,7 +91,8 @@ def test_job_detail_has_the_history_and_the_log(client, make_user, store, worker
 
     assert detail["summary"] == "Did 3 steps"
     assert detail["progress"] == {"current": 3, "total": 3, "percent": 100.0,
-                                  "unit": "steps", "message": "step 3"}
+                                  "unit": "steps", "message": "step 3", "rate": None,
+                                  "eta_seconds": None}  # rate and ETA only while it runs
     assert detail["params"] == {"count": 3, "delay": 0.0}  # as validated, defaults filled
     assert [(e["from"], e["to"]) for e in detail["events"]] == [
         (None, "pending"), ("pending", "processing"), ("processing", "complete")]

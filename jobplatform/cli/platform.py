@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import click
+from flask import Flask
 
 from .. import database
 from ..config import EMBEDDED_REDIS_FILE, PREFIX, Settings
+from ..database import begin_write
 from ..embedded import EmbeddedRedis
+from ..extensions import db
 from ..queues import QUEUE_NAMES
 from ..supervisor import Supervisor
+from ..users.tokens import FIRST_ADMIN_EMAIL, create_first_admin
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +99,14 @@ def run_platform(options: PlatformOptions, banner_extra: str = "") -> int:
         from ..app import create_app
 
         click.echo("applying database migrations ...")
-        database.upgrade(create_app())
+        app = create_app()
+        database.upgrade(app)
+        first_admin = first_admin_token(app)
         supervisor = Supervisor(env)
         try:
             for name, argv in platform_commands(options, settings):
                 supervisor.start(name, argv, stop_timeout=60 if name == "worker" else 20)
-            click.echo(banner(options, env, settings) + banner_extra)
+            click.echo(banner(options, env, settings, first_admin) + banner_extra)
             died = supervisor.watch(stop)
             if died is not None:
                 click.echo(f"{died.name} exited unexpectedly; stopping the platform", err=True)
@@ -111,14 +117,35 @@ def run_platform(options: PlatformOptions, banner_extra: str = "") -> int:
             supervisor.stop_all()
 
 
-def banner(options: PlatformOptions, env: dict[str, str], settings: Settings) -> str:
+def first_admin_token(app: Flask) -> str | None:
+    """The first start of an instance makes an operator, so that whoever started it can sign
+    in at once; their token is returned to be shown this once (only its hash is kept)."""
+    with app.app_context():
+        begin_write(db.session)
+        made = create_first_admin(db.session)
+        db.session.commit()
+    return made[1] if made else None
+
+
+def banner(options: PlatformOptions, env: dict[str, str], settings: Settings,
+           first_admin: str | None = None) -> str:
     web = f"http://127.0.0.1:{options.port}"
     lines = [
         "",
         "jobplatform is up (Ctrl-C stops everything):",
+        f"  dashboard  {web}/dashboard",
+    ]
+    if first_admin:
+        lines += [
+            f"  sign in    with the operator token {first_admin}",
+            f"             (shown only now; '{FIRST_ADMIN_EMAIL}' can get another with",
+            f"             'jobplatform users token {FIRST_ADMIN_EMAIL}')",
+        ]
+    else:
+        lines.append("  a token    jobplatform users token EMAIL  (users list shows who exists)")
+    lines += [
         f"  API        {web}/api/v2   (reference: {web}/api/v2/openapi.json)",
         f"  health     {web}/healthz   metrics {web}/metrics",
-        "  a token    .venv/bin/jobplatform users create you@example.com --admin",
         f"  broker     {env[PREFIX + 'BROKER_URL']}",
         f"  database   {settings.database_url}",
     ]

@@ -22,6 +22,11 @@ def user_scope(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def owner_scope(user_id: int | None) -> str:
+    """The narrowest scope a job of this user belongs to."""
+    return SYSTEM if user_id is None else user_scope(user_id)
+
+
 def scopes_for(user_id: int | None) -> tuple[str, ...]:
     """The counter scopes a job of this user moves: a user job counts for them and for all."""
     return (SYSTEM,) if user_id is None else (ALL_USERS, user_scope(user_id))

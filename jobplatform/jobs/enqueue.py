@@ -14,7 +14,7 @@ from ..database import begin_write
 from ..errors import JobPlatformError
 from ..queues import queue_for_task
 from .ids import new_job_id
-from .journal import EntryKind, entry
+from .journal import Entry, EntryKind, entry
 from .store import apply_entries
 from .tracking import RECORDED_HEADER, job_type_for
 
@@ -23,22 +23,31 @@ class EnqueueFailed(JobPlatformError):
     """The job was recorded but the broker would not take it; the job ends in error."""
 
 
+def pending_entry(job_id: str, task_name: str, *, user_id: int | None, params: dict[str, Any],
+                  actor: str, idempotency_key: str | None = None,
+                  retry_of: str | None = None) -> Entry:
+    """The journal entry that records a new pending job."""
+    return entry(
+        job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),
+        queue=queue_for_task(task_name), user_id=user_id, params=params, actor=actor,
+        idempotency_key=idempotency_key, retry_of=retry_of,
+        reason=f"retry of {retry_of}" if retry_of else None,
+    )
+
+
 def record_pending(connection: sa.Connection, task_name: str, *, user_id: int | None,
                    params: dict[str, Any], actor: str, idempotency_key: str | None = None,
                    retry_of: str | None = None, job_id: str | None = None) -> str:
     """Write a pending job in the caller's transaction; `publish` it after the commit."""
     job_id = job_id or new_job_id()
-    apply_entries(connection, [entry(
-        job_id, EntryKind.PENDING, task=task_name, type=job_type_for(celery, task_name),
-        queue=queue_for_task(task_name), user_id=user_id, params=params, actor=actor,
-        idempotency_key=idempotency_key, retry_of=retry_of,
-        reason=f"retry of {retry_of}" if retry_of else None,
-    )])
+    apply_entries(connection, [pending_entry(
+        job_id, task_name, user_id=user_id, params=params, actor=actor,
+        idempotency_key=idempotency_key, retry_of=retry_of)])
     return job_id
 
 
 def publish(session: Session, job_id: str, task_name: str, *, user_id: int | None,
-            params: dict[str, Any], actor: str = "api") -> None:
+            params: dict[str, Any], actor: str = "api", producer: Any = None) -> None:
     """Send a recorded job to its queue; if the broker refuses, the job ends in error.
     Positional arguments come back from where tracking keeps them (`params["args"]`)."""
     args = params.get("args") or ()
@@ -47,7 +56,8 @@ def publish(session: Session, job_id: str, task_name: str, *, user_id: int | Non
         kwargs["user_id"] = user_id
     try:
         celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id,
-                         queue=queue_for_task(task_name), headers={RECORDED_HEADER: True})
+                         queue=queue_for_task(task_name), headers={RECORDED_HEADER: True},
+                         producer=producer)
     except BrokerError as exc:
         apply_entries(begin_write(session), [entry(
             job_id, EntryKind.ERROR, actor=actor, error_type="EnqueueFailed",

@@ -213,6 +213,12 @@ class Journal:
         """Flag a job so the task stops at its next check (see JobTask.check_cancelled)."""
         self.client.set(CANCEL_KEY.format(job_id), 1, ex=CANCEL_TTL_SECONDS)
 
+    def request_cancel_many(self, job_ids: list[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.set(CANCEL_KEY.format(job_id), 1, ex=CANCEL_TTL_SECONDS)
+        pipe.execute()
+
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self.client.exists(CANCEL_KEY.format(job_id)))
 

@@ -63,6 +63,7 @@ def new_job(item: Entry) -> dict[str, Any]:
         progress_current=None,
         progress_total=None,
         progress_unit=None,
+        progress_rate=None,
         message=None,
         summary=None,
         result=None,
@@ -213,6 +214,8 @@ def _set_progress(job: dict[str, Any], item: Entry) -> None:
         job["progress_current"] = item["current"]
         job["progress_total"] = item.get("total")
         job["progress_unit"] = _clip(item.get("unit"), 32)
+        rate = item.get("rate")
+        job["progress_rate"] = float(rate) if isinstance(rate, int | float) and rate > 0 else None
     if item.get("message") is not None:
         job["message"] = _clip(item["message"], MESSAGE_LIMIT)
 

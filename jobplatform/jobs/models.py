@@ -50,6 +50,8 @@ class Job(db.Model):
     progress_current: Mapped[int | None] = mapped_column(sa.BigInteger)
     progress_total: Mapped[int | None] = mapped_column(sa.BigInteger)
     progress_unit: Mapped[str | None] = mapped_column(sa.String(32))
+    #: Units per second over the job's recent progress, as its worker measured it.
+    progress_rate: Mapped[float | None] = mapped_column(sa.Float)
     message: Mapped[str | None] = mapped_column(sa.String(500))
     summary: Mapped[str | None] = mapped_column(sa.String(500))
     result: Mapped[Any] = mapped_column(JSONValue, nullable=True)
@@ -77,6 +79,9 @@ class Job(db.Model):
         sa.Index("ix_jobs_queue_created", "queue", "created_at", "id"),
         sa.Index("ix_jobs_type_created", "type", "created_at", "id"),
         sa.Index("uq_jobs_user_idempotency_key", "user_id", "idempotency_key", unique=True),
+        # Finds the retries of a job (few jobs have one, so only those are indexed).
+        sa.Index("ix_jobs_retry_of", "retry_of", postgresql_where=sa.text("retry_of IS NOT NULL"),
+                 sqlite_where=sa.text("retry_of IS NOT NULL")),
     )
 
 
@@ -151,3 +156,28 @@ class JobDuration(db.Model):
     bucket: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     total_ms: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class QueueMinute(db.Model):
+    """How many jobs of one scope and queue ended in each status during one minute, kept by
+    every transition that ends a job (for the dashboard's charts; see jobs/minutes.py)."""
+
+    __tablename__ = "queue_minutes"
+
+    scope: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    #: Whole minutes since the epoch (UTC).
+    minute: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    complete: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    error: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    cancelled: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ScopeVersion(db.Model):
+    """A number that moves whenever any job of a scope changes, in the same transaction: the
+    API's ETags, so an unchanged view answers 304 without querying jobs (jobs/versions.py)."""
+
+    __tablename__ = "scope_versions"
+
+    scope: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)

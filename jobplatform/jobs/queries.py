@@ -105,6 +105,13 @@ def active_jobs(session: Session, where: JobFilter, now: datetime | None = None)
     return list(session.scalars(stmt))
 
 
+def retries_of(session: Session, job_id: str) -> list[str]:
+    """The ids of the jobs that retried this one, oldest first."""
+    return list(session.scalars(
+        sa.select(Job.id).where(Job.retry_of == job_id).order_by(Job.created_at, Job.id)
+    ))
+
+
 def job_history(session: Session, job_id: str) -> tuple[list[JobEvent], list[JobLog]]:
     events = session.scalars(
         sa.select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)

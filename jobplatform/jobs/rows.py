@@ -39,6 +39,8 @@ def _pg_array_type(column: sa.Column) -> str:
         return "boolean[]"
     if isinstance(kind, sa.Integer):
         return "bigint[]"
+    if isinstance(kind, sa.Float):
+        return "double precision[]"
     if isinstance(kind, sa.DateTime | UTCDateTime):
         return "timestamp[]"
     return "text[]"
@@ -236,6 +238,29 @@ class RowWriter:
                 "count = job_durations.count + excluded.count, "
                 "total_ms = job_durations.total_ms + excluded.total_ms",
                 rows,
+            )
+
+    def move_minutes(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        """Add each row's complete / error / cancelled to its (scope, queue, minute)."""
+        if rows:
+            keys = ", ".join(self.param(c) for c in
+                             ("scope", "queue", "minute", "complete", "error", "cancelled"))
+            connection.exec_driver_sql(
+                "INSERT INTO queue_minutes (scope, queue, minute, complete, error, cancelled) "
+                f"VALUES ({keys}) ON CONFLICT (scope, queue, minute) DO UPDATE SET "
+                "complete = queue_minutes.complete + excluded.complete, "
+                "error = queue_minutes.error + excluded.error, "
+                "cancelled = queue_minutes.cancelled + excluded.cancelled",
+                rows,
+            )
+
+    def touch_versions(self, connection: sa.Connection, scopes: Sequence[str]) -> None:
+        """Move the version of each scope by one, creating it if new."""
+        if scopes:
+            connection.exec_driver_sql(
+                f"INSERT INTO scope_versions (scope, version) VALUES ({self.param('scope')}, 1) "
+                "ON CONFLICT (scope) DO UPDATE SET version = scope_versions.version + 1",
+                [{"scope": scope} for scope in scopes],
             )
 
     def load_position(self, connection: sa.Connection, name: str) -> tuple[str, int]:

@@ -10,10 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .counts import CountKey, add_transition, apply_deltas
+from . import versions
+from .counts import CountKey, add_transition, apply_deltas, scopes_for
 from .durations import DurationKey, add_duration, apply_durations
 from .journal import Entry
 from .lifecycle import fold
+from .minutes import MinuteKey, add_ended, apply_minutes
 from .rows import JOB_COLUMNS, row_writer
 from .status import ENDED
 
@@ -50,6 +52,8 @@ def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedB
     deltas: Counter[CountKey] = Counter()
     durations: Counter[DurationKey] = Counter()
     duration_ms: Counter[DurationKey] = Counter()
+    ended: Counter[MinuteKey] = Counter()
+    touched: set[str] = set()
     for job_id in ids:
         before = current.get(job_id)
         folded = fold(before, by_job[job_id])
@@ -64,6 +68,9 @@ def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedB
         if job["status"] in ENDED and folded.old_status not in ENDED:
             add_duration(durations, duration_ms, job["queue"], job.get("started_at"),
                          job.get("finished_at"))
+            add_ended(ended, job["user_id"], job["queue"], job["status"], job.get("finished_at"))
+        if folded.created or folded.changed or folded.events or folded.logs:
+            touched.update(scopes_for(job["user_id"]))
         events.extend(folded.events)
         logs.extend(folded.logs)
 
@@ -76,4 +83,6 @@ def apply_entries(connection: sa.Connection, items: Sequence[Entry]) -> AppliedB
     writer.insert_logs(connection, logs)
     apply_deltas(connection, deltas)
     apply_durations(connection, durations, duration_ms)
+    apply_minutes(connection, ended)
+    versions.touch(connection, touched)
     return AppliedBatch(len(inserts), len(updates), len(events), len(logs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import Any, NamedTuple, ParamSpec, TypeVar
@@ -18,6 +19,9 @@ from ..extensions import db
 from .journal import EntryKind, entry
 
 LOG_LINES_PER_JOB = 1000
+# A job's rate is its progress over about the last half minute of its current phase.
+RATE_WINDOW_SECONDS = 30.0
+RATE_SAMPLE_SECONDS = 0.25
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -82,10 +86,11 @@ class JobTask(Task):
     ) -> None:
         """Report how far the job is ("234 of 567 transactions"); also checks for cancel."""
         state = self._job_state()
-        state["progress"] = {"current": current, "total": total, "unit": unit}
+        now = monotonic()
+        state["progress"] = {"current": current, "total": total, "unit": unit,
+                             "rate": _rate(state, current, total, unit, now)}
         if message is not None:
             state["progress"]["message"] = message
-        now = monotonic()
         finished = total is not None and current >= total
         if finished or now - state["progress_sent"] >= 1 / self.progress_per_second:
             state["progress_sent"] = now
@@ -144,7 +149,8 @@ class JobTask(Task):
         request = self.request
         state = getattr(request, "jobplatform_state", None)
         if state is None:
-            state = {"progress": None, "progress_sent": 0.0, "cancel_checked": 0.0, "log_lines": 0}
+            state = {"progress": None, "progress_sent": 0.0, "cancel_checked": 0.0, "log_lines": 0,
+                     "phase": None, "samples": deque()}
             request.jobplatform_state = state
         return state
 
@@ -155,3 +161,22 @@ class JobTask(Task):
     def _record(self, kind: EntryKind, **fields: Any) -> None:
         actor = f"worker:{self.request.hostname}" if self.request.hostname else "worker"
         self.app.journal.append(entry(self.request.id, kind, actor=actor, **fields), wait=False)
+
+
+def _rate(state: dict[str, Any], current: int, total: int | None, unit: str | None,
+          now: float) -> float | None:
+    """Units per second over the recent progress of the job's current phase (a new unit or
+    total, or a count that went back, starts a new phase); None until there is a second of it.
+    """
+    samples: deque[tuple[float, int]] = state["samples"]
+    if state["phase"] != (unit, total) or (samples and current < samples[-1][1]):
+        state["phase"] = (unit, total)
+        samples.clear()
+    if not samples or now - samples[-1][0] >= RATE_SAMPLE_SECONDS:
+        samples.append((now, current))
+    while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_SECONDS:
+        samples.popleft()
+    since, then = samples[0]
+    if now - since < 1.0 or current <= then:
+        return None
+    return round((current - then) / (now - since), 3)

@@ -7,19 +7,24 @@ import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import redis
 import sqlalchemy as sa
+from flask import current_app
 
 from ..celery_app import celery
 from ..config import Settings
 from ..database import begin_write
 from ..extensions import db
-from ..jobs.counts import CountKey, add_transition, apply_deltas
+from ..jobs import versions
+from ..jobs.counts import CountKey, add_transition, apply_deltas, scopes_for
 from ..jobs.enqueue import EnqueueFailed, publish
+from ..jobs.files import job_file
 from ..jobs.journal import EntryKind, entry
 from ..jobs.lost_messages import CONFIRM_AFTER_SECONDS, LOST_AFTER, lost_pending_jobs
+from ..jobs.minutes import KEEP_MINUTES, minute_of, prune_minutes
 from ..jobs.models import Job, JobEvent
 from ..jobs.status import ENDED, JobStatus
 from ..jobs.store import apply_entries
@@ -48,25 +53,35 @@ def prune_jobs(self: JobTask, retention_days: int | None = None) -> Outcome:
     total = db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(old)) or 0
     db.session.rollback()
     deleted = 0
+    instance = Path(current_app.instance_path)
     self.progress(0, total, unit="jobs", message=f"Pruning jobs ended before {cutoff:%Y-%m-%d}")
     while True:
         connection = begin_write(db.session)
         chunk = db.session.execute(
-            sa.select(Job.id, Job.user_id, Job.queue, Job.status)
+            sa.select(Job.id, Job.user_id, Job.queue, Job.status, Job.result)
             .where(old).order_by(Job.id).limit(PRUNE_CHUNK).with_for_update()
         ).all()
         if not chunk:
             db.session.rollback()
             break
         deltas: Counter[CountKey] = Counter()
-        for _, user_id, queue, status in chunk:
-            add_transition(deltas, user_id, queue, status, None)
+        for row in chunk:
+            add_transition(deltas, row.user_id, row.queue, row.status, None)
         db.session.execute(sa.delete(Job).where(Job.id.in_([row.id for row in chunk])))
         apply_deltas(connection, deltas)
+        versions.touch(connection, {scope for row in chunk for scope in scopes_for(row.user_id)})
         db.session.commit()
+        # After the commit: a file outliving its job is harmless, a job outliving its file
+        # would offer a download that is gone.
+        for row in chunk:
+            if (path := job_file(instance, row.result)) is not None:
+                path.unlink(missing_ok=True)
         deleted += len(chunk)
         self.progress(deleted, max(total, deleted), unit="jobs")
-    return Outcome({"deleted": deleted, "retention_days": days},
+    begin_write(db.session)
+    minutes = prune_minutes(db.session, minute_of(datetime.now(UTC)) - KEEP_MINUTES)
+    db.session.commit()
+    return Outcome({"deleted": deleted, "retention_days": days, "minutes_deleted": minutes},
                    f"Pruned {deleted:,} jobs older than {days} days")
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from .models import ApiToken, User
 
 TOKEN_PREFIX = "jp_"
+FIRST_ADMIN_EMAIL = "admin@localhost"
 
 
 def hash_token(token: str) -> str:
@@ -45,3 +46,12 @@ def user_for_token(session: Session, token: str) -> User | None:
             ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
         )
     ).scalar_one_or_none()
+
+
+def create_first_admin(session: Session) -> tuple[User, str] | None:
+    """On an instance with no users yet, an operator and their token (the only time it
+    exists in plain text); None once anyone exists. The caller holds the write lock."""
+    if session.scalar(sa.select(User.id).limit(1)) is not None:
+        return None
+    user = create_user(session, FIRST_ADMIN_EMAIL, name="Operator", admin=True)
+    return user, issue_token(session, user)

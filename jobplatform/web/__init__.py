@@ -1,4 +1,4 @@
-"""The web layer: the JSON API, operations endpoints and error handling."""
+"""The web layer: the JSON API, the dashboard, operations endpoints and error handling."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Flask
 
 from . import errors
 from .api import api
+from .dashboard import dashboard
 from .ops import ops
 
 
@@ -13,3 +14,4 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     app.register_blueprint(ops)
     app.register_blueprint(api)
+    app.register_blueprint(dashboard)

@@ -17,7 +17,8 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True,
           "schema": {"type": "string", "format": "uuid"}}
 PROVIDER = {"name": "provider", "in": "path", "required": True,
             "schema": {"type": "string", "enum": ["fub", "rezen"]}}
-ERRORS = {422: "The provider rejected the key", 502: "The provider could not be reached",
+ERRORS = {422: "Understood but not possible: a key the provider rejects, too many jobs",
+          502: "The provider could not be reached",
           400: "Invalid input", 401: "No or bad token", 403: "Not yours to see",
           404: "No such job", 405: "Method not allowed", 409: "Conflicts with the job's state",
           413: "Too large", 415: "Wrong content type", 503: "A dependency is down"}
@@ -38,13 +39,28 @@ class Operation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted",
+                304: "Not modified since the ETag sent in If-None-Match"}
+MEDIA_TYPES = {"text": "text/plain", "csv": "text/csv", "html": "text/html"}
 API = "/api/v2"
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", f"{API}/job-queue-status",
               "Per-queue pending / processing / complete / error / cancelled counts",
-              {200: s.QueueStatusOut}, query=s.ScopeQuery, errors=(400, 401, 403)),
+              {200: s.QueueStatusOut, 304: None}, query=s.ScopeQuery, errors=(400, 401, 403)),
+    Operation("get", f"{API}/job-queue-status/history",
+              "Per queue, jobs that completed, failed and were cancelled in each recent minute",
+              {200: s.QueueHistoryOut, 304: None}, query=s.HistoryQuery,
+              errors=(400, 401, 403)),
     Operation("get", f"{API}/jobs", "Recent jobs, newest first, with cursor paging",
-              {200: s.JobListOut}, query=s.JobListQuery, errors=(400, 401, 403)),
+              {200: s.JobListOut, 304: None}, query=s.JobListQuery, errors=(400, 401, 403)),
+    Operation("post", f"{API}/jobs/bulk/retry",
+              "Retry every failed or cancelled job a filter matches (not retried yet)",
+              {202: s.BulkOut, 200: s.BulkOut}, body=s.BulkRequest,
+              errors=(400, 401, 403, 415, 422)),
+    Operation("post", f"{API}/jobs/bulk/cancel",
+              "Cancel every pending or running job a filter matches",
+              {202: s.BulkOut, 200: s.BulkOut}, body=s.BulkRequest,
+              errors=(400, 401, 403, 415, 422)),
     Operation("post", f"{API}/jobs", "Start a job by type (safe to repeat with Idempotency-Key)",
               {202: s.JobOut, 200: s.JobOut}, body=s.CreateJobRequest,
               errors=(400, 401, 409, 415, 503),
@@ -56,7 +72,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", f"{API}/jobs/counts", "How many jobs are pending and processing",
               {200: s.ActiveCountsOut}, query=s.ScopeQuery, errors=(400, 401, 403)),
     Operation("get", f"{API}/jobs/{{job_id}}", "One job with its history and log",
-              {200: s.JobDetailOut}, path_params=(JOB_ID,), errors=(400, 401, 404)),
+              {200: s.JobDetailOut, 304: None}, path_params=(JOB_ID,), errors=(400, 401, 404)),
+    Operation("get", f"{API}/jobs/{{job_id}}/file", "Download the file a job made (an export)",
+              {200: "csv"}, path_params=(JOB_ID,), errors=(400, 401, 404)),
     Operation("post", f"{API}/jobs/{{job_id}}/cancel",
               "Cancel: a pending job at once, a running one at its next check",
               {202: s.JobOut}, path_params=(JOB_ID,), errors=(400, 401, 404, 409)),
@@ -79,6 +97,17 @@ OPERATIONS: tuple[Operation, ...] = (
               "Sync now, or get the sync already pending or running",
               {202: s.JobOut, 200: s.JobOut}, path_params=(PROVIDER,),
               errors=(400, 401, 404, 503)),
+    Operation("get", f"{API}/me", "Who the token belongs to", {200: s.MeOut},
+              errors=(400, 401)),
+    Operation("get", f"{API}/users", "Operators: the users, with their jobs by status",
+              {200: s.UserListOut}, query=s.UserListQuery, errors=(400, 401, 403)),
+    Operation("get", f"{API}/schedules",
+              "What beat runs (operators) and when the user's integrations sync next",
+              {200: s.SchedulesOut}, query=s.ScopeQuery, errors=(400, 401, 403)),
+    Operation("get", "/dashboard", "The dashboard page (it signs in with a token itself)",
+              {200: "html"}, errors=(), public=True),
+    Operation("get", "/dashboard/jobs/{job_id}", "The dashboard, opened on one job",
+              {200: "html"}, path_params=(JOB_ID,), errors=(), public=True),
     Operation("get", f"{API}/openapi.json", "This document", {200: "object"}, errors=(),
               public=True),
     Operation("get", "/healthz", "Whether the database, broker and journal answer",
@@ -89,7 +118,8 @@ OPERATIONS: tuple[Operation, ...] = (
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     s.QueueStatusOut, s.JobListOut, s.JobOut, s.JobDetailOut, s.ActiveCountsOut,
     s.CreateJobRequest, s.ErrorOut, s.HealthOut, s.ConnectRequest, s.ConnectedOut,
-    s.IntegrationOut, s.DeletedOut,
+    s.IntegrationOut, s.DeletedOut, s.QueueHistoryOut, s.BulkRequest, s.BulkOut,
+    s.UserListOut, s.SchedulesOut, s.MeOut,
 )
 
 
@@ -112,8 +142,8 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 def _response(target: type[BaseModel] | str | None, description: str) -> dict[str, Any]:
     if target is None:
         return {"description": description}
-    if target == "text":
-        text = {"text/plain": {"schema": {"type": "string"}}}
+    if target in MEDIA_TYPES:
+        text = {MEDIA_TYPES[target]: {"schema": {"type": "string"}}}
         return {"description": description, "content": text}
     if target == "object":
         schema: dict[str, Any] = {"type": "object"}
@@ -139,7 +169,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         spec["requestBody"] = {"required": True, "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": ["file"],
                        "properties": {"file": {"type": "string", "format": "binary"}}}}}}
-    responses = {str(code): _response(target, "OK" if code < 300 else "See the body")
+    responses = {str(code): _response(target, DESCRIPTIONS.get(code, "See the body"))
                  for code, target in op.responses.items()}
     for code in op.errors:
         responses[str(code)] = _response(s.ErrorOut, ERRORS[code])

@@ -22,7 +22,9 @@ class Strict(BaseModel):
 # -- requests ------------------------------------------------------------------------------
 
 
-class JobListQuery(Strict):
+class JobFilterFields(Strict):
+    """Which jobs: the filters `GET /jobs` and the bulk actions share."""
+
     user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="Admins only.")
     queue: QueueName | None = None
     type: str | None = Field(None, min_length=1, max_length=64)
@@ -30,14 +32,31 @@ class JobListQuery(Strict):
     q: str | None = Field(None, min_length=1, max_length=200,
                           description="Text in the summary or the error message.")
     since: AwareDatetime | None = Field(None, description="Created at or after (ISO 8601).")
+    include_system: bool = Field(False, description="Admins only: maintenance jobs too.")
+
+
+class JobListQuery(JobFilterFields):
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=200)
-    include_system: bool = Field(False, description="Admins only: maintenance jobs too.")
+
+
+class BulkRequest(JobFilterFields):
+    dry_run: bool = Field(False, description="Only count the jobs the action would touch.")
+
+
+class UserListQuery(Strict):
+    q: str | None = Field(None, min_length=1, max_length=200, description="Text in the email.")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=200)
 
 
 class ScopeQuery(Strict):
     user_id: int | None = Field(None, ge=1, le=2**31 - 1)
     include_system: bool = False
+
+
+class HistoryQuery(ScopeQuery):
+    minutes: int = Field(60, ge=1, le=1440, description="How many minutes back, up to a day.")
 
 
 class NoQuery(Strict):
@@ -58,6 +77,8 @@ class Progress(BaseModel):
     percent: float | None
     unit: str | None
     message: str | None
+    rate: float | None = Field(description="Units per second over the job's recent progress.")
+    eta_seconds: int | None = Field(description="About how long until `total`, at `rate`.")
 
 
 class JobError(BaseModel):
@@ -108,6 +129,7 @@ class JobDetailOut(JobOut):
     """One job with its history; `traceback` is shown to operators only."""
 
     task: str
+    retried_as: list[str] = Field(description="The jobs that retried this one, oldest first.")
     params: dict[str, Any] | None
     worker: str | None
     heartbeat_at: datetime | None
@@ -147,9 +169,92 @@ class QueueStatusOut(BaseModel):
     include_system: bool
 
 
+class QueueMinutesOut(BaseModel):
+    queue: str
+    label: str
+    complete: list[int] = Field(description="Jobs that completed in each minute, oldest first.")
+    error: list[int] = Field(description="Jobs that ended in error in each minute.")
+    cancelled: list[int]
+
+
+class QueueHistoryOut(BaseModel):
+    minutes: int
+    start: datetime = Field(description="The start of the first minute; one value a minute.")
+    queues: list[QueueMinutesOut]
+    generated_at: datetime
+    user_id: int | None
+    include_system: bool
+
+
 class ActiveCountsOut(BaseModel):
     pending: int
     processing: int
+
+
+class BulkOut(BaseModel):
+    action: Literal["retry", "cancel"]
+    dry_run: bool
+    matched: int = Field(description="Jobs the filter matches that the action applies to.")
+    acted: int = Field(description="Jobs acted on (0 on a dry run).")
+    failed_to_queue: int = Field(0, description="Retries the broker refused (they ended in error).")
+    limit: int = Field(description="The most jobs one bulk action may touch.")
+
+
+class MeOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    is_admin: bool
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    is_admin: bool
+    created_at: datetime
+    jobs: StatusTotals = Field(description="The user's jobs by status, over every queue.")
+
+
+class UserListOut(BaseModel):
+    users: list[UserOut]
+    next_cursor: str | None
+
+
+class LastRunOut(BaseModel):
+    job_id: str
+    status: JobStatus
+    created_at: datetime
+    finished_at: datetime | None
+    summary: str | None
+
+
+class BeatEntryOut(BaseModel):
+    name: str
+    label: str
+    task: str
+    interval_seconds: float
+    last_run: LastRunOut | None
+    next_run_at: datetime | None = Field(description="About when beat runs it next.")
+
+
+class IntegrationScheduleOut(BaseModel):
+    provider: Literal["fub", "rezen"]
+    label: str
+    enabled: bool
+    interval_seconds: int
+    last_success_at: datetime | None
+    next_sync_at: datetime | None = Field(
+        description="When the next periodic sync is due; null until onboarding completes.")
+    last_error: str | None
+    last_job: LastRunOut | None
+
+
+class SchedulesOut(BaseModel):
+    beat: list[BeatEntryOut] = Field(description="What beat runs (admins only; else empty).")
+    integrations: list[IntegrationScheduleOut] = Field(
+        description="The user's integrations and their syncs (empty for all users).")
+    user_id: int | None
 
 
 class ErrorBody(BaseModel):

@@ -16,10 +16,13 @@ SHOWS_ERROR = frozenset({JobStatus.ERROR, JobStatus.PENDING, JobStatus.PROCESSIN
 def _progress(job: Job) -> Progress | None:
     if job.progress_current is None:
         return None
-    total = job.progress_total
-    percent = round(100 * job.progress_current / total, 1) if total else None
-    return Progress(current=job.progress_current, total=total, percent=percent,
-                    unit=job.progress_unit, message=job.message)
+    total, current, rate = job.progress_total, job.progress_current, job.progress_rate
+    percent = round(100 * current / total, 1) if total else None
+    running = job.status == JobStatus.PROCESSING
+    eta = round((total - current) / rate) if running and rate and total is not None \
+        and total > current else None
+    return Progress(current=current, total=total, percent=percent, unit=job.progress_unit,
+                    message=job.message, rate=rate if running else None, eta_seconds=eta)
 
 
 def _duration_ms(job: Job, now: datetime) -> int | None:
@@ -47,10 +50,11 @@ def job_json(job: Job, now: datetime | None = None) -> dict[str, Any]:
 
 
 def job_detail_json(job: Job, events: list[JobEvent], logs: list[JobLog], *,
-                    show_traceback: bool) -> dict[str, Any]:
+                    retried_as: list[str], show_traceback: bool) -> dict[str, Any]:
     detail = JobDetailOut(
         **_fields(job, datetime.now(UTC)),
-        task=job.task, params=job.params, worker=job.worker, heartbeat_at=job.heartbeat_at,
+        task=job.task, retried_as=retried_as, params=job.params, worker=job.worker,
+        heartbeat_at=job.heartbeat_at,
         events=[JobEventOut(at=e.at, from_=e.from_status, to=e.to_status, actor=e.actor,
                             reason=e.reason) for e in events],
         logs=[JobLogOut(at=line.at, level=line.level, message=line.message) for line in logs],

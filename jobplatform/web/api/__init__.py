@@ -10,4 +10,4 @@ api = Blueprint("api", __name__, url_prefix="/api/v2")
 api.before_request(authenticate)
 
 # The route modules attach their views to `api`.
-from . import imports, integrations, jobs, status  # noqa: E402, F401
+from . import bulk, files, imports, integrations, jobs, me, schedules, status, users  # noqa: E402, F401

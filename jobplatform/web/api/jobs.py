@@ -10,15 +10,16 @@ from ...celery_app import celery
 from ...extensions import db
 from ...jobs import actions, queries
 from ...jobs.catalog import startable_jobs
-from ...jobs.counts import read_counts
+from ...jobs.counts import owner_scope, read_counts
 from ...jobs.enqueue import EnqueueFailed, enqueue
 from ...jobs.models import Job
 from ..auth import current_user, scope_for
 from ..errors import BadRequest, Conflict, Unavailable, validation_details
+from ..etag import not_modified, scope_etag, with_etag
 from ..schemas import CreateJobRequest, JobListQuery, NoQuery, ScopeQuery
 from ..serialize import job_detail_json, job_json
 from . import api
-from .requests import parse_body, parse_query, visible_job
+from .requests import job_filter, parse_body, parse_query, visible_job
 
 IDEMPOTENCY_KEY_LIMIT = 200
 
@@ -26,7 +27,7 @@ IDEMPOTENCY_KEY_LIMIT = 200
 @api.get("/jobs")
 def list_jobs():
     query = parse_query(JobListQuery)
-    scope = scope_for(query.user_id, query.include_system)
+    where, scope = job_filter(query)
     after = None
     if query.cursor:
         try:
@@ -34,13 +35,13 @@ def list_jobs():
         except queries.BadCursor:
             raise BadRequest("That cursor is not one this API issued.",
                              details=[{"field": "cursor", "problem": "not recognised"}]) from None
-    where = queries.JobFilter(
-        user_id=scope.user_id, include_system=scope.include_system, queue=query.queue,
-        type=query.type, status=query.status, q=query.q, since=query.since,
-    )
+    etag = scope_etag(scope.counter_scopes)
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
     jobs, next_key = queries.list_jobs(db.session, where, limit=query.limit, after=after)
-    return jsonify(jobs=[job_json(job) for job in jobs],
-                   next_cursor=queries.encode_cursor(next_key) if next_key else None)
+    return with_etag(jsonify(jobs=[job_json(job) for job in jobs],
+                             next_cursor=queries.encode_cursor(next_key) if next_key else None),
+                     etag)
 
 
 @api.get("/jobs/active")
@@ -64,8 +65,13 @@ def job_counts():
 def show_job(job_id: str):
     parse_query(NoQuery)
     job = visible_job(job_id)
+    etag = scope_etag([owner_scope(job.user_id)])
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
     events, logs = queries.job_history(db.session, job.id)
-    return jsonify(job_detail_json(job, events, logs, show_traceback=current_user().is_admin))
+    detail = job_detail_json(job, events, logs, retried_as=queries.retries_of(db.session, job.id),
+                             show_traceback=current_user().is_admin)
+    return with_etag(jsonify(detail), etag)
 
 
 def _idempotency_key() -> str | None:

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ValidationError
 
 from ...extensions import db
 from ...jobs.models import Job
-from ..auth import check_job_visible
+from ...jobs.queries import JobFilter
+from ..auth import Scope, check_job_visible, scope_for
 from ..errors import ApiError, BadRequest, NotFound, validation_details
+from ..schemas import JobFilterFields
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,3 +61,13 @@ def visible_job(job_id: str) -> Job:
         raise NotFound(f"No job {job_id}.")
     check_job_visible(job.user_id, job.id)
     return job
+
+
+def job_filter(query: JobFilterFields) -> tuple[JobFilter, Scope]:
+    """The jobs a request's filters select within what the caller may see (403 otherwise)."""
+    scope = scope_for(query.user_id, query.include_system)
+    where = JobFilter(
+        user_id=scope.user_id, include_system=scope.include_system, queue=query.queue,
+        type=query.type, status=query.status, q=query.q, since=query.since,
+    )
+    return where, scope

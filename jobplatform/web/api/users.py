@@ -1,0 +1,56 @@
+"""The users, for operators (the dashboard's user picker), with their job counts."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import jsonify
+
+from ...extensions import db
+from ...jobs.counts import user_scope
+from ...jobs.models import QueueCount
+from ...jobs.status import STATUS_ORDER
+from ...users.models import User
+from ..auth import current_user
+from ..errors import BadRequest, Forbidden
+from ..schemas import UserListOut, UserListQuery, UserOut
+from . import api
+from .requests import parse_query
+
+
+def _job_counts(user_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each user's jobs by status over every queue, from the counters."""
+    counts = {uid: dict.fromkeys(STATUS_ORDER, 0) for uid in user_ids}
+    scopes = {user_scope(uid): uid for uid in user_ids}
+    for scope, status, n in db.session.execute(
+        sa.select(QueueCount.scope, QueueCount.status, sa.func.sum(QueueCount.count))
+        .where(QueueCount.scope.in_(list(scopes))).group_by(QueueCount.scope, QueueCount.status)
+    ):
+        if status in counts[scopes[scope]]:
+            counts[scopes[scope]][status] = int(n)
+    return counts
+
+
+@api.get("/users")
+def list_users():
+    query = parse_query(UserListQuery)
+    if not current_user().is_admin:
+        raise Forbidden("Only operators may list users.")
+    stmt = sa.select(User).order_by(User.id).limit(query.limit + 1)
+    if query.cursor is not None:
+        if not query.cursor.isdigit():
+            raise BadRequest("That cursor is not one this API issued.",
+                             details=[{"field": "cursor", "problem": "not recognised"}])
+        stmt = stmt.where(User.id > int(query.cursor))
+    if query.q:
+        stmt = stmt.where(sa.or_(User.email.icontains(query.q, autoescape=True),
+                                 User.name.icontains(query.q, autoescape=True)))
+    users = list(db.session.scalars(stmt))
+    more = len(users) > query.limit
+    users = users[:query.limit]
+    counts = _job_counts([u.id for u in users])
+    out = UserListOut(
+        users=[UserOut(id=u.id, email=u.email, name=u.name, is_admin=u.is_admin,
+                       created_at=u.created_at, jobs=counts[u.id]) for u in users],
+        next_cursor=str(users[-1].id) if more else None,
+    )
+    return jsonify(out.model_dump(mode="json"))
