@@ -232,3 +232,61 @@ def rezen(request: pytest.FixtureRequest):
 def api_key() -> str:
     """A provider key no other test uses: its own agent, with its own data."""
     return f"key-{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="session")
+def web_server(worker: ManagedProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The web app under gunicorn on a free loopback port, as `jobplatform up` runs it; its
+    base URL. Tests may stop and start it (an outage) through `web_process`."""
+    from jobplatform.embedded import free_port
+
+    port = free_port()
+    process = ManagedProcess(
+        "web",
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "4", "--graceful-timeout", "2", "tests.web_app:app"],
+        env=_subprocess_env(),
+        log_path=tmp_path_factory.mktemp("logs") / "web.log",
+    )
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    _wait_http(f"{base}/healthz", process)
+    process.base_url = base
+    yield process
+    process.stop()
+
+
+def _wait_http(url: str, process: ManagedProcess) -> None:
+    import httpx
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.TransportError:
+            return False
+
+    wait_for(answers, timeout=30, message=f"{url} to answer", process=process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def dashboard(browser, web_server):
+    """A fresh browser context (no storage, desktop size) on the served dashboard."""
+    from tests.browser import DESKTOP, Dashboard
+
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield Dashboard(page, web_server.base_url)
+    context.close()

@@ -44,6 +44,7 @@ class ManagedProcess:
         self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.node_name: str | None = None
+        self.base_url: str | None = None  # of a web server
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:

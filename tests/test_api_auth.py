@@ -18,6 +18,13 @@ ENDPOINTS = [
     ("post", "/api/v2/jobs/00000000-0000-0000-0000-000000000000/cancel"),
     ("post", "/api/v2/jobs/00000000-0000-0000-0000-000000000000/retry"),
     ("post", "/api/v2/imports/files"),
+    ("get", "/api/v2/job-queue-status/history"),
+    ("post", "/api/v2/jobs/bulk/retry"),
+    ("post", "/api/v2/jobs/bulk/cancel"),
+    ("get", "/api/v2/jobs/00000000-0000-0000-0000-000000000000/file"),
+    ("get", "/api/v2/users"),
+    ("get", "/api/v2/me"),
+    ("get", "/api/v2/schedules"),
 ]
 
 

@@ -34,6 +34,13 @@ class FailParams(BaseModel):
     message: str = "Rate limit exceeded"
 
 
+class GateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gate: str = Field(min_length=1, max_length=100)
+    total: int = Field(20, ge=2, le=10_000)
+    step_seconds: float = Field(0.2, ge=0.01, le=5)
+
+
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"])
 
@@ -97,3 +104,19 @@ def die_once(self: JobTask, user_id: int, marker: str) -> Outcome:
     if client.set(marker, os.getpid(), nx=True):
         time.sleep(30)
     return Outcome({"pid": os.getpid()}, "Survived a lost worker")
+
+
+@celery.task(bind=True, name="jobplatform.general.test_gate", api_params=GateParams)
+def gate(self: JobTask, user_id: int, gate: str, total: int = 20,
+         step_seconds: float = 0.2) -> Outcome:
+    """Moves steadily towards `total` (one item a step, stopping one short) and finishes only
+    once the Redis key `gate` exists: a barrier a test opens when it is ready. Checks for
+    cancel at every step."""
+    client = _redis()
+    done = 0
+    while not client.exists(gate):
+        done = min(done + 1, total - 1)
+        self.progress(done, total, unit="items", message=f"waiting at item {done}")
+        time.sleep(step_seconds)
+    self.progress(total, total, unit="items", message="through the gate")
+    return Outcome({"items": total}, f"Passed the gate with {total:,} items")

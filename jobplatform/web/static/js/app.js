@@ -32,7 +32,6 @@ const page = {
   watched: new Map(), // job id -> last status seen, for "notify me"
   lastSuccess: null,
   poller: null,
-  loadedOnce: false,
 };
 
 // -- signing in and out --------------------------------------------------------------------
@@ -100,6 +99,7 @@ function applyState(filtersChanged) {
   if (page.state.job !== (page.detail && page.detail.id)) {
     page.detail = null;
     page.detailEnded = false;
+    if (page.jobs && !filtersChanged) renderJobs(); // open or close it at once
   }
   page.poller.now();
 }
@@ -192,7 +192,6 @@ async function refresh() {
     refreshSchedules(); // not awaited: the panel is not worth holding the refresh for
   }
   page.lastSuccess = Date.now();
-  page.loadedOnce = true;
   hideNotice();
   showUpdated();
 }
@@ -475,7 +474,7 @@ function onRefreshFailed(err, delaySeconds) {
     ? "The jobplatform API is not answering" : `Refresh failed: ${err.message}`;
   showNotice(`${what}; trying again in ${delaySeconds} s. What you see is from ${page.lastSuccess
     ? relativeTime(new Date(page.lastSuccess).toISOString()) : "nothing yet"}.`);
-  if (!page.loadedOnce) {
+  if (!page.jobs) {
     fill($("jobs"));
     const box = $("jobs-empty");
     box.hidden = false;
