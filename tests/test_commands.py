@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -104,6 +106,10 @@ def test_up_runs_the_platform_on_an_embedded_redis_and_stops_it_all(tmp_path):
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(
+        iter(lambda: up.stdout.readline().decode(errors="replace"), "")), daemon=True)
+    reader.start()
     try:
         def healthy():
             try:
@@ -113,6 +119,21 @@ def test_up_runs_the_platform_on_an_embedded_redis_and_stops_it_all(tmp_path):
 
         wait_for(healthy, timeout=60, message="the web app of `jobplatform up`")
         descendants = psutil.Process(up.pid).children(recursive=True)
+
+        # The first start of an instance makes an operator and prints the token once.
+        def banner_token():
+            match = re.search(r"operator token (jp_\S+)", "".join(printed))
+            return match.group(1) if match else None
+
+        token = wait_for(banner_token, timeout=30, message="the operator token in up's banner")
+        assert f"dashboard  http://127.0.0.1:{port}/dashboard" in "".join(printed)
+        me = httpx.get(f"http://127.0.0.1:{port}/api/v2/me", timeout=5,
+                       headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        assert me.json()["is_admin"] is True
+        page = httpx.get(f"http://127.0.0.1:{port}/dashboard", timeout=5)
+        assert page.status_code == 200
+        assert "Background Tasks" in page.text
         advert = json.loads((tmp_path / "instance" / "embedded-redis.json").read_text())
         assert advert["url"].startswith("redis://127.0.0.1:")
         assert not advert["url"].startswith("redis://127.0.0.1:6379/")
@@ -134,7 +155,10 @@ def test_up_runs_the_platform_on_an_embedded_redis_and_stops_it_all(tmp_path):
             engine.dispose()
     finally:
         up.send_signal(signal.SIGINT)
-        output = up.communicate(timeout=90)[0].decode(errors="replace")
+        up.wait(timeout=90)
+        reader.join(timeout=10)
+        up.stdout.close()
+    output = "".join(printed)
     assert up.returncode == 0, output[-3000:]
     time.sleep(0.5)
     assert [p.pid for p in descendants if p.is_running() and p.status() != "zombie"] == []

@@ -282,3 +282,101 @@ def test_a_user_sees_only_their_jobs_and_an_admin_picks_anyone(dashboard, make_u
     picker.select_option("")
     expect(dashboard.job(alices)).to_have_count(1)
     expect(dashboard.job(bobs)).to_contain_text(f"User #{bob.id}")
+
+
+# Headless chromium shows no system notifications, so the page's Notification is watched
+# (each one constructed, each permission asked) while the real one still does the work.
+WATCH_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  window.__notifications = [];
+  window.__permissionAsks = 0;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__notifications.push([title, (options || {}).body]);
+    }
+    static requestPermission() {
+      window.__permissionAsks += 1;
+      return Real.requestPermission();
+    }
+  };
+})();
+"""
+
+
+def test_notify_me_asks_on_the_click_and_tells_when_the_job_ends(browser, web_server, make_user,
+                                                                 store, worker, redis_client):
+    from tests.browser import Dashboard
+
+    user = make_user()
+    context = browser.new_context()
+    context.add_init_script(WATCH_NOTIFICATIONS)
+    job_id, gate = start_gate(web_server, user)
+    try:
+        dashboard = Dashboard(context.new_page(), web_server.base_url)
+        dashboard.sign_in(user, path=f"/dashboard/jobs/{job_id}")
+        page = dashboard.page
+        toggle = page.get_by_label("Notify me when it ends")
+        expect(toggle).to_be_visible()
+        assert page.evaluate("window.__permissionAsks") == 0  # never on page load
+        context.grant_permissions(["notifications"], origin=web_server.base_url)
+        toggle.check()
+        expect(page.locator("#outcome")).to_contain_text("You will be notified")
+        assert page.evaluate("window.__permissionAsks") <= 1
+        redis_client.set(gate, 1)
+        store.wait_status(job_id, "complete", process=worker)
+        page.wait_for_function("() => window.__notifications.length > 0")
+        [[title, body]] = page.evaluate("window.__notifications")
+        assert title.startswith("Test gate #")
+        assert title.endswith("completed")
+        assert body == "Passed the gate with 20 items"
+    finally:
+        redis_client.set(gate, 1)
+        context.close()
+
+
+def test_a_hidden_tab_stops_refreshing_until_it_is_shown(dashboard, make_user):
+    user = make_user()
+    dashboard.sign_in(user)
+    page = dashboard.page
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v2/" in r.url else None)
+    # A headless tab is never hidden by the window system; the page is told so as a browser
+    # tells it, through document.hidden and a visibilitychange event.
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    expect(page.locator("#updated")).to_have_text(re.compile(r"updated [3-9] s ago"),
+                                                  timeout=10_000)
+    assert [url for url in asked if "job-queue-status" in url][1:] == []  # at most one in flight
+    job = seed_job(user_id=user.id, summary="Seen once the tab is back")
+    with page.expect_request(lambda r: "/job-queue-status" in r.url):
+        page.evaluate("""() => {
+            Object.defineProperty(document, "hidden", {configurable: true, get: () => false});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""")
+    expect(dashboard.job(job)).to_be_visible()
+
+
+def test_older_pages_through_the_list_newest_first(dashboard, make_user):
+    user = make_user()
+    now = time.time()
+    jobs = [seed_job(user_id=user.id, at=now - 60 + n, summary=f"Export number {n}")
+            for n in range(30)]
+    dashboard.sign_in(user)
+    page = dashboard.page
+    newest_first = list(reversed(jobs))
+    expect(page.locator("#jobs > li.job")).to_have_count(25)
+    assert dashboard.listed_ids() == newest_first[:25]
+    expect(page.get_by_role("button", name="Newest")).to_be_hidden()
+
+    page.get_by_role("button", name="Older").click()
+    expect(page.locator("#jobs > li.job")).to_have_count(5)
+    assert dashboard.listed_ids() == newest_first[25:]
+    expect(page.get_by_role("button", name="Older")).to_be_hidden()
+
+    page.get_by_role("button", name="Newest").click()
+    expect(page.locator("#jobs > li.job")).to_have_count(25)
+    assert dashboard.listed_ids()[0] == jobs[-1]

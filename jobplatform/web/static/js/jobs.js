@@ -41,7 +41,8 @@ export function progressHeadline(progress) {
 export function progressBlock(job) {
   const p = job.progress;
   if (!p) return h("p", { class: "muted" }, job.status === "pending" ? "Waiting for a worker" : "Started");
-  const label = `Progress: ${progressText(p)}`;
+  const text = progressText(p);
+  const label = `Progress: ${text}`;
   const bar = p.total
     ? h("progress", { max: p.total, value: Math.min(p.current, p.total), "aria-label": label })
     : null;
@@ -49,7 +50,7 @@ export function progressBlock(job) {
     h("span", { class: "progress-text" }, label),
     bar,
     p.rate ? h("span", { class: "muted" }, rate(p.rate, p.unit === "%" ? "%" : p.unit)) : null,
-    p.message ? h("span", { class: "progress-message" }, p.message) : null);
+    p.message && p.message !== text ? h("span", { class: "progress-message" }, p.message) : null);
 }
 
 function headline(job, now) {

@@ -12,6 +12,12 @@ function lastRun(run, hrefFor, now) {
     ` ${s.icon} ${s.word}`);
 }
 
+/** When something is due: "in 26 s", or "due now" once its time has come. */
+function due(iso, now) {
+  if (new Date(iso).getTime() - now < 5_000) return h("span", {}, "due now");
+  return timeAgo(iso, now);
+}
+
 function every(seconds) {
   return `every ${duration(seconds * 1000)}`;
 }
@@ -27,7 +33,7 @@ export function renderSchedules(container, data, { hrefFor, now }) {
         h("th", { scope: "row" }, entry.label),
         h("td", {}, every(entry.interval_seconds)),
         h("td", {}, lastRun(entry.last_run, hrefFor, now)),
-        h("td", {}, entry.next_run_at ? timeAgo(entry.next_run_at, now) : "at beat's next tick"))))));
+        h("td", {}, entry.next_run_at ? due(entry.next_run_at, now) : "at beat's next tick"))))));
   }
   if (data.user_id !== null) {
     parts.push(data.integrations.length ? h("table", { class: "schedule" },
@@ -38,7 +44,7 @@ export function renderSchedules(container, data, { hrefFor, now }) {
         h("th", { scope: "row" }, i.label, i.enabled ? "" : " (disabled)"),
         h("td", {}, every(i.interval_seconds)),
         h("td", {}, i.last_success_at ? timeAgo(i.last_success_at, now) : "never"),
-        h("td", {}, i.next_sync_at ? timeAgo(i.next_sync_at, now)
+        h("td", {}, i.next_sync_at ? due(i.next_sync_at, now)
           : i.enabled ? "after onboarding" : "reconnect to resume"),
         h("td", {}, lastRun(i.last_job, hrefFor, now),
           i.last_error ? h("span", { class: "error-text" }, ` ${i.last_error}`) : null)))))
