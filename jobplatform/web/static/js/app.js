@@ -61,12 +61,20 @@ async function signIn(token) {
     return;
   }
   storeToken(token);
+  forgetView();
   $("signin").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = `${page.me.email}${page.me.is_admin ? " (operator)" : ""}`;
   $("user-picker").hidden = !page.me.is_admin;
   if (page.me.is_admin) loadUsers("");
   start();
+}
+
+/** Drop what was shown to whoever was signed in before. */
+function forgetView() {
+  Object.assign(page, { status: null, history: null, historyMinute: null, jobs: null, detail: null,
+    detailEnded: false, schedulesAt: 0, cursors: [], cursor: null, lastSuccess: null });
+  page.watched.clear();
 }
 
 // -- the URL's state -----------------------------------------------------------------------
@@ -78,6 +86,7 @@ function hrefFor(jobId) {
 function navigate(changes, { replace = false } = {}) {
   const filtersChanged = ["user", "queue", "type", "status", "q", "system"].some(
     (key) => key in changes && changes[key] !== page.state[key]);
+  if ("user" in changes && changes.user !== page.state.user) page.schedulesAt = 0;
   page.state = { ...page.state, ...changes };
   if (filtersChanged) {
     page.cursors = [];
@@ -187,7 +196,7 @@ async function refresh() {
     renderJobs();
   }
   await checkWatched();
-  if (Date.now() - page.schedulesAt > SCHEDULES_EVERY_MS || status.changed && page.schedulesAt === 0) {
+  if (Date.now() - page.schedulesAt > SCHEDULES_EVERY_MS) {
     page.schedulesAt = Date.now();
     refreshSchedules(); // not awaited: the panel is not worth holding the refresh for
   }
@@ -517,10 +526,15 @@ function wire() {
   }
   $("filter-system").addEventListener("change", (event) => navigate({ system: event.target.checked ? "1" : "" }));
   let typing = null;
+  let typed = false; // while one search is being typed, its steps share one history entry
   $("filter-q").addEventListener("input", (event) => {
     clearTimeout(typing);
-    typing = setTimeout(() => navigate({ q: event.target.value.trim(), job: null }), 350);
+    typing = setTimeout(() => {
+      navigate({ q: event.target.value.trim(), job: null }, { replace: typed });
+      typed = true;
+    }, 350);
   });
+  $("filter-q").addEventListener("blur", () => { typed = false; });
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     clearTimeout(typing);
