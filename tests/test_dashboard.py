@@ -380,3 +380,28 @@ def test_older_pages_through_the_list_newest_first(dashboard, make_user):
     page.get_by_role("button", name="Newest").click()
     expect(page.locator("#jobs > li.job")).to_have_count(25)
     assert dashboard.listed_ids()[0] == jobs[-1]
+
+
+def test_an_unchanged_refresh_is_one_304_and_a_change_reloads_the_list(dashboard, make_user):
+    user = make_user()
+    seed_job(user_id=user.id, summary="Already there")
+    dashboard.sign_in(user)
+    page = dashboard.page
+    expect(page.locator("#jobs > li.job")).to_have_count(1)
+    # Let the first loads settle: the next status request is a refresh with nothing new.
+    with page.expect_response(lambda r: "/job-queue-status?" in r.url or
+                              r.url.endswith("/job-queue-status")):
+        pass
+    seen = []
+    page.on("response", lambda r: seen.append((r.url.split("/api/v2")[-1], r.status))
+            if "/api/v2/" in r.url else None)
+    for _ in range(2):
+        with page.expect_response(lambda r: r.url.endswith("/job-queue-status")) as status:
+            pass
+        assert status.value.status == 304
+    assert {path for path, _ in seen} <= {"/job-queue-status", "/schedules"}, seen
+
+    job = seed_job(user_id=user.id, summary="New one")
+    expect(dashboard.job(job)).to_be_visible()
+    changed = [(path, code) for path, code in seen if path.startswith("/jobs")]
+    assert changed[-1][1] == 200
