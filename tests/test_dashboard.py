@@ -405,3 +405,19 @@ def test_an_unchanged_refresh_is_one_304_and_a_change_reloads_the_list(dashboard
     expect(dashboard.job(job)).to_be_visible()
     changed = [(path, code) for path, code in seen if path.startswith("/jobs")]
     assert changed[-1][1] == 200
+
+
+def test_an_exports_file_downloads_from_its_job(dashboard, make_user, web_server, store, worker):
+    user = make_user()
+    started = api(web_server, user, "POST", "/jobs",
+                  json={"type": "contacts_export", "params": {}}).json()
+    store.wait_status(started["id"], "complete", process=worker)
+    dashboard.sign_in(user, path=f"/dashboard/jobs/{started['id']}")
+    detail = dashboard.page.locator(f"#detail-{started['id']}")
+    with dashboard.page.expect_download() as download:
+        detail.get_by_role("button", name="Download file").click()
+    assert download.value.suggested_filename.startswith("contacts_export-")
+    assert download.value.suggested_filename.endswith(".csv")
+    with open(download.value.path()) as fh:
+        assert fh.readline().startswith("source,external_id,name,email")
+    expect(dashboard.page.locator("#outcome")).to_contain_text("Downloaded")
