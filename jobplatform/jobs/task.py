@@ -88,7 +88,7 @@ class JobTask(Task):
         state = self._job_state()
         now = monotonic()
         state["progress"] = {"current": current, "total": total, "unit": unit,
-                             "rate": _rate(state, current, total, unit, now)}
+                             "rate": _rate(state, current, unit, now)}
         if message is not None:
             state["progress"]["message"] = message
         finished = total is not None and current >= total
@@ -163,14 +163,13 @@ class JobTask(Task):
         self.app.journal.append(entry(self.request.id, kind, actor=actor, **fields), wait=False)
 
 
-def _rate(state: dict[str, Any], current: int, total: int | None, unit: str | None,
-          now: float) -> float | None:
-    """Units per second over the recent progress of the job's current phase (a new unit or
-    total, or a count that went back, starts a new phase); None until there is a second of it.
-    """
+def _rate(state: dict[str, Any], current: int, unit: str | None, now: float) -> float | None:
+    """Units per second over the recent progress of the job's current phase (a new unit, or a
+    count that went back, starts a new phase; a total learnt as the job goes does not); None
+    until there is a second of it."""
     samples: deque[tuple[float, int]] = state["samples"]
-    if state["phase"] != (unit, total) or (samples and current < samples[-1][1]):
-        state["phase"] = (unit, total)
+    if state["phase"] != unit or (samples and current < samples[-1][1]):
+        state["phase"] = unit
         samples.clear()
     if not samples or now - samples[-1][0] >= RATE_SAMPLE_SECONDS:
         samples.append((now, current))

@@ -310,7 +310,10 @@ function renderEmpty(empty) {
   const box = $("jobs-empty");
   box.hidden = !empty;
   if (!empty) return;
-  if (hasFilters(page.state) || page.cursor) {
+  if (page.jobs && page.jobs.next_cursor) {
+    // A short search text is looked for in a bounded number of jobs a request.
+    fill(box, h("p", {}, "No match among the jobs searched so far; \u201cOlder\u201d searches on."));
+  } else if (hasFilters(page.state) || page.cursor) {
     fill(box, h("p", {}, "No jobs match these filters."),
       h("button", { type: "button", class: "link", dataset: { action: "clear" } }, "Clear filters"));
   } else {
