@@ -77,8 +77,11 @@ def platform_commands(options: PlatformOptions, settings: Settings) -> list[tupl
                     str(options.concurrency), "-n", "worker@%h", "-l", "info"]),
         ("beat", [*celery, "beat", "-l", "info",
                   "-s", str(settings.instance_path / "celerybeat-schedule")]),
+        # Threads: a dashboard asks a few small questions a second over kept-alive
+        # connections, which gunicorn's sync workers would close after every answer.
         ("web", [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{options.port}",
-                 "--workers", "2", "--access-logfile", "-", "jobplatform:create_app()"]),
+                 "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                 "jobplatform:create_app()"]),
     ]
     if options.flower:
         commands.append(("flower", [*celery, "flower", "--address=127.0.0.1",

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .models import Job, JobEvent, JobLog
+from .search import contains, search_page
 from .status import ACTIVE
 
 ACTIVE_WINDOW = timedelta(hours=1)
@@ -33,7 +34,8 @@ class JobFilter:
     q: str | None = None
     since: datetime | None = None
 
-    def conditions(self) -> list[sa.ColumnElement[bool]]:
+    def conditions(self, *, text: bool = True) -> list[sa.ColumnElement[bool]]:
+        """The WHERE terms of this filter; `text=False` leaves out `q` (search.py's part)."""
         where: list[sa.ColumnElement[bool]] = []
         if self.user_id is not None:
             where.append(Job.user_id == self.user_id)
@@ -45,9 +47,8 @@ class JobFilter:
                 where.append(column == value)
         if self.since is not None:
             where.append(Job.created_at >= self.since)
-        if self.q:
-            where.append(sa.or_(Job.summary.icontains(self.q, autoescape=True),
-                                Job.error_message.icontains(self.q, autoescape=True)))
+        if self.q and text:
+            where.append(contains(self.q))
         return where
 
 
@@ -78,8 +79,11 @@ def list_jobs(session: Session, where: JobFilter, *, limit: int,
     """A page of jobs newest first, and the key of the next page (None on the last).
 
     Keyset paging on (created_at, id): a page stays the same however many jobs arrive
-    meanwhile, and a deep page costs what the first does.
+    meanwhile, and a deep page costs what the first does. A text (`q`) is searched through
+    its index (search.py).
     """
+    if where.q:
+        return search_page(session, where, limit=limit, after=after)
     stmt = sa.select(Job).where(*where.conditions())
     if after is not None:
         stmt = stmt.where(sa.tuple_(Job.created_at, Job.id) < sa.tuple_(*after))

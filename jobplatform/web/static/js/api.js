@@ -17,6 +17,7 @@ export class Api {
     this.token = token;
     this.onUnauthorized = onUnauthorized || (() => {});
     this.cache = new Map(); // path -> {etag, data}
+    this.inFlight = new Map(); // path -> the pending get of it
   }
 
   headers(extra = {}) {
@@ -57,8 +58,18 @@ export class Api {
     throw new ApiError(response.status, code, message);
   }
 
-  /** GET a view: {data, changed}; `changed` is false when the server said 304. */
-  async get(path) {
+  /** GET a view: {data, changed}; `changed` is false when the server said 304. A second
+   * ask for a path while it is on its way shares the first one's answer. */
+  get(path) {
+    let pending = this.inFlight.get(path);
+    if (!pending) {
+      pending = this.fetchView(path).finally(() => this.inFlight.delete(path));
+      this.inFlight.set(path, pending);
+    }
+    return pending;
+  }
+
+  async fetchView(path) {
     const cached = this.cache.get(path);
     const headers = cached ? { "If-None-Match": cached.etag } : {};
     const response = await this.request("GET", path, { headers });

@@ -14,6 +14,7 @@ import { renderSchedules } from "./schedules.js";
 import { hasFilters, jobFilter, jobsQuery, readState, scopeParams, urlFor } from "./state.js";
 
 const SCHEDULES_EVERY_MS = 30_000;
+const HISTORY_MINUTES = 60;
 const TIMES_EVERY_MS = 10_000;
 
 const page = {
@@ -25,11 +26,13 @@ const page = {
   status: null,
   history: null,
   historyMinute: null,
+  renderedMinute: null,
   jobs: null,
   detail: null,
   detailEnded: false,
   schedulesAt: 0,
   watched: new Map(), // job id -> last status seen, for "notify me"
+  prefetched: new Map(), // path -> the answer asked for at sign-in, until a refresh uses it
   lastSuccess: null,
   poller: null,
 };
@@ -48,11 +51,19 @@ function showSignIn(message) {
 }
 
 async function signIn(token) {
+  forgetView();
   page.api = new Api(token, {
     onUnauthorized: () => {
       forgetToken();
       showSignIn("That token was not accepted (unknown or revoked). Sign in again.");
     },
+  });
+  // Who we are and the first view are asked for at once: the view's requests depend only on
+  // the URL, and the first refresh picks up their answers (Api.get shares them).
+  const first = [statusPath(), jobsPath(), historyPath()].map((path) => {
+    const answer = page.api.get(path);
+    page.prefetched.set(path, answer);
+    return answer.catch(() => null);
   });
   try {
     page.me = (await page.api.get("/me")).data;
@@ -61,13 +72,13 @@ async function signIn(token) {
     return;
   }
   storeToken(token);
-  forgetView();
   $("signin").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = `${page.me.email}${page.me.is_admin ? " (operator)" : ""}`;
   $("user-picker").hidden = !page.me.is_admin;
-  if (page.me.is_admin) loadUsers("");
   start();
+  await Promise.all(first);
+  if (page.me.is_admin) loadUsers(""); // after the first view: it is not what people wait for
 }
 
 /** Drop what was shown to whoever was signed in before. */
@@ -75,6 +86,7 @@ function forgetView() {
   Object.assign(page, { status: null, history: null, historyMinute: null, jobs: null, detail: null,
     detailEnded: false, schedulesAt: 0, cursors: [], cursor: null, lastSuccess: null });
   page.watched.clear();
+  page.prefetched.clear();
 }
 
 // -- the URL's state -----------------------------------------------------------------------
@@ -163,34 +175,73 @@ function scopeQuery() {
   return query ? `?${query}` : "";
 }
 
+function statusPath() {
+  return `/job-queue-status${scopeQuery()}`;
+}
+
+function jobsPath() {
+  return `/jobs?${jobsQuery(page.state, page.cursor)}`;
+}
+
+function historyPath() {
+  const scope = scopeQuery();
+  return `/job-queue-status/history${scope}${scope ? "&" : "?"}minutes=${HISTORY_MINUTES}`;
+}
+
+/** The chart moved on to `minute` with nothing ended since it was fetched: the minutes that
+ * passed are zeros, so it is shifted here rather than asked for again. */
+function shiftHistory(minute) {
+  const gone = minute - page.historyMinute;
+  if (gone <= 0) return;
+  for (const queue of page.history.queues) {
+    for (const status of ["complete", "error", "cancelled"]) {
+      const values = queue[status].slice(Math.min(gone, HISTORY_MINUTES));
+      queue[status] = values.concat(new Array(HISTORY_MINUTES - values.length).fill(0));
+    }
+  }
+  page.history.start = new Date(Date.parse(page.history.start) + gone * 60_000).toISOString();
+  page.historyMinute = minute;
+}
+
+/** A view's answer: the one asked for at sign-in if it is still unused, else a new ask. */
+function view(path) {
+  const prefetched = page.prefetched.get(path);
+  page.prefetched.delete(path);
+  return prefetched || page.api.get(path);
+}
+
 async function refresh() {
   const api = page.api;
   if (!api) return;
-  const scope = scopeQuery();
-  const status = await api.get(`/job-queue-status${scope}`);
+  const historyAt = historyPath();
+  const status = await view(statusPath());
   const minute = Math.floor(Date.now() / 60_000);
-  const jobsPath = `/jobs?${jobsQuery(page.state, page.cursor)}`;
+  const listAt = jobsPath();
   // The status's ETag moves with every change in the scope: when it has not moved, neither
   // has the list or the chart, and asking again would only cost requests.
-  const listStale = status.changed || !page.jobs || page.jobs.path !== jobsPath;
+  const listStale = status.changed || !page.jobs || page.jobs.path !== listAt;
+  const historyStale = status.changed || !page.history || page.history.path !== historyAt;
   const [jobs, historyData] = await Promise.all([
-    listStale ? api.get(jobsPath) : null,
-    status.changed || page.historyMinute !== minute || !page.history
-      ? api.get(`/job-queue-status/history${scope}${scope ? "&" : "?"}minutes=60`) : null,
+    listStale ? view(listAt) : null,
+    historyStale ? view(historyAt) : null,
   ]);
+  page.prefetched.clear();
   if (historyData) {
-    page.history = historyData.data;
+    page.history = { ...historyData.data, path: historyAt };
     page.historyMinute = minute;
+  } else if (page.historyMinute !== minute) {
+    shiftHistory(minute);
   }
-  if (status.changed || historyData || !page.status) {
+  if (status.changed || historyData || !page.status || minute !== page.renderedMinute) {
+    page.renderedMinute = minute;
     page.status = status.data;
     renderQueues($("queues-body"), page.status, page.history, countLink);
     const active = page.status.totals.pending + page.status.totals.processing;
     document.title = `${active ? `(${number(active)}) ` : ""}Background Tasks`;
   }
   if (page.state.job) await refreshDetail();
-  if (jobs && (jobs.changed || !page.jobs || page.jobs.path !== jobsPath)) {
-    page.jobs = { ...jobs.data, path: jobsPath };
+  if (jobs && (jobs.changed || !page.jobs || page.jobs.path !== listAt)) {
+    page.jobs = { ...jobs.data, path: listAt };
     renderJobs();
   } else if (page.state.job && page.detail && !$(`detail-${page.detail.id}`)) {
     renderJobs();
