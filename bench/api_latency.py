@@ -7,7 +7,9 @@ queues and every status, 3 events each, and the counters that go with them. Then
 through the Flask app in this process (no network in the way), p50/p95 of:
   job-queue-status for everyone and for one user; the jobs list: first page and a deep
   cursor page, unfiltered and filtered (status, queue, type), for an admin and for one user;
-  one job's detail.
+  the list's free-text search (`q`, counted as list) for texts in no job, a few dozen, 0.25%,
+  0.75%, 4% and 90% of the jobs, first and deep pages, 2-character texts, with a status and
+  for one user; one job's detail.
 Last line: `worst p95 ms: status <x>, list <y>, detail <z>` over both databases.
 """
 
@@ -17,149 +19,21 @@ import os
 import random
 import sys
 import time
-import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bulk_jobs import USERS, load
 from bench.harness import (
     POSTGRES_URL,
     embedded_redis,
-    fresh_database,
     percentile,
     postgres_reachable,
     workdir,
 )
 
-JOBS = int(os.environ.get("JOBPLATFORM_BENCH_JOBS", "1000000"))
-USERS = 5000
 REQUESTS = 200
-QUEUES = (("general", "contacts_export", 40), ("fub_sync", "fub_sync", 35),
-          ("rezen_sync", "rezen_sync", 20), ("fub_onboarding", "fub_onboarding", 5))
-STATUSES = (("complete", 90), ("error", 5), ("cancelled", 2), ("pending", 2), ("processing", 1))
-CHUNK = 20_000
-
-
-def weighted(rng: random.Random, table: tuple) -> tuple:
-    return rng.choices(table, weights=[row[-1] for row in table])[0]
-
-
-def generate(rng: random.Random):
-    """Job rows, oldest first, and their events; the counters they add up to."""
-    counts: Counter = Counter()
-    start = datetime.now(UTC) - timedelta(days=90)
-    step = timedelta(days=90) / JOBS
-    for n in range(JOBS):
-        queue, job_type, _ = weighted(rng, QUEUES)
-        status, _ = weighted(rng, STATUSES)
-        user_id = None if rng.random() < 0.02 else rng.randint(1, USERS)
-        created = start + step * n
-        started = None if status == "pending" else created + timedelta(seconds=1)
-        finished = (started + timedelta(seconds=rng.randint(1, 600))
-                    if status in ("complete", "error", "cancelled") else None)
-        job_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        for scope in (("system",) if user_id is None else ("all", f"user:{user_id}")):
-            counts[(scope, queue, status)] += 1
-        summary = f"Synced {rng.randint(1, 500)} contacts, {rng.randint(0, 50)} deals" \
-            if status == "complete" else None
-        error = ("RateLimitExceeded", "Rate limit exceeded") if status == "error" else (None, None)
-        job = {"id": job_id, "type": job_type, "queue": queue,
-               "task": f"jobplatform.{queue}.{job_type}", "user_id": user_id, "status": status,
-               "summary": summary, "error_type": error[0], "error_message": error[1],
-               "created_at": created, "started_at": started, "finished_at": finished}
-        events = [(job_id, created, None, "pending", "beat")]
-        if started:
-            events.append((job_id, started, "pending", "processing", "worker:w1"))
-        if finished:
-            events.append((job_id, finished, "processing", status, "worker:w1"))
-        yield job, events
-    yield None, counts
-
-
-def load(url: str) -> list[dict]:
-    """Fill a fresh database; returns a sample of jobs to fetch."""
-    fresh_database(url)
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    rng = random.Random(1)
-    sample: list[dict] = []
-    started = time.perf_counter()
-    postgres = url.startswith("postgresql")
-    with engine.begin() as conn:
-        raw = conn.connection.dbapi_connection
-        cursor = raw.cursor()
-        if not postgres:
-            cursor.execute("PRAGMA synchronous=OFF")
-        jobs, events = [], []
-        for job, job_events in generate(rng):
-            if job is None:
-                counts = job_events
-                break
-            jobs.append(job)
-            events.extend(job_events)
-            if rng.random() < 0.001:
-                sample.append(job)
-            if len(jobs) >= CHUNK:
-                _write(cursor, postgres, jobs, events)
-                jobs, events = [], []
-        _write(cursor, postgres, jobs, events)
-        mark = "%s" if postgres else "?"
-        cursor.executemany(
-            f"INSERT INTO queue_counts (scope, queue, status, count) VALUES "
-            f"({mark}, {mark}, {mark}, {mark})",
-            [(*key, n) for key, n in counts.items()],
-        )
-        # The users the jobs belong to, and an operator after them.
-        now = _naive(datetime.now(UTC)) if postgres else _sqlite(datetime.now(UTC))
-        cursor.executemany(
-            f"INSERT INTO users (id, email, is_admin, created_at) VALUES "
-            f"({mark}, {mark}, {mark}, {mark})",
-            [(n, f"user{n}@bench.example", n > USERS, now) for n in range(1, USERS + 2)],
-        )
-        if postgres:
-            cursor.execute("SELECT setval('users_id_seq', %s)", (USERS + 1,))
-        cursor.execute("ANALYZE")
-    engine.dispose()
-    print(f"  loaded {JOBS:,} jobs in {time.perf_counter() - started:.0f} s", flush=True)
-    return sample
-
-
-def _write(cursor, postgres: bool, jobs: list[dict], events: list[tuple]) -> None:
-    columns = ("id", "type", "queue", "task", "user_id", "status", "summary", "error_type",
-               "error_message", "created_at", "started_at", "finished_at")
-    if postgres:
-        with cursor.copy(f"COPY jobs ({', '.join(columns)}, retries, cancel_requested) "
-                         "FROM STDIN") as copy:
-            for job in jobs:
-                copy.write_row([*(_naive(job[c]) for c in columns), 0, False])
-        with cursor.copy("COPY job_events (job_id, at, from_status, to_status, actor, "
-                         "recorded_at) FROM STDIN") as copy:
-            for job_id, at, frm, to, actor in events:
-                copy.write_row((job_id, _naive(at), frm, to, actor, _naive(at)))
-        return
-    marks = ", ".join("?" * (len(columns) + 2))
-    cursor.executemany(
-        f"INSERT INTO jobs ({', '.join(columns)}, retries, cancel_requested) VALUES ({marks})",
-        [(*(_sqlite(job[c]) for c in columns), 0, 0) for job in jobs],
-    )
-    cursor.executemany(
-        "INSERT INTO job_events (job_id, at, from_status, to_status, actor, recorded_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(job_id, _sqlite(at), frm, to, actor, _sqlite(at)) for job_id, at, frm, to, actor
-         in events],
-    )
-
-
-def _naive(value):
-    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
-
-
-def _sqlite(value):
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds") \
-        if isinstance(value, datetime) else value
 
 
 def measure(url: str, sample: list[dict]) -> dict[str, dict[str, float]]:
@@ -200,6 +74,20 @@ def measure(url: str, sample: list[dict]) -> dict[str, dict[str, float]]:
             f"/api/v2/jobs?type=rezen_sync&cursor={deep}", as_admin)),
         "list one user": ("list", lambda: ("/api/v2/jobs", as_user)),
         "list one user status=error": ("list", lambda: ("/api/v2/jobs?status=error", as_user)),
+        # Free-text search: words in 0%, ~0.005%, 0.25%, 0.75%, 4% and 90% of the jobs.
+        "q no match": ("list", lambda: ("/api/v2/jobs?q=quokka", as_admin)),
+        "q rare": ("list", lambda: ("/api/v2/jobs?q=escrow", as_admin)),
+        "q uncommon": ("list", lambda: ("/api/v2/jobs?q=rejected", as_admin)),
+        "q medium": ("list", lambda: ("/api/v2/jobs?q=timed+out", as_admin)),
+        "q medium deep": ("list", lambda: (f"/api/v2/jobs?q=timed+out&cursor={deep}", as_admin)),
+        "q frequent": ("list", lambda: ("/api/v2/jobs?q=limit", as_admin)),
+        "q common": ("list", lambda: ("/api/v2/jobs?q=contacts", as_admin)),
+        "q common deep": ("list", lambda: (f"/api/v2/jobs?q=contacts&cursor={deep}", as_admin)),
+        "q 2 chars, no match": ("list", lambda: ("/api/v2/jobs?q=qz", as_admin)),
+        "q 2 chars, common": ("list", lambda: ("/api/v2/jobs?q=de", as_admin)),
+        "q status=error": ("list", lambda: ("/api/v2/jobs?q=rejected&status=error", as_admin)),
+        "q one user": ("list", lambda: ("/api/v2/jobs?q=contacts", as_user)),
+        "q one user rare": ("list", lambda: ("/api/v2/jobs?q=rejected", as_user)),
         "detail": ("detail", lambda: (f"/api/v2/jobs/{rng.choice(sample)['id']}", as_admin)),
     }
     results: dict[str, dict[str, float]] = {}

@@ -122,8 +122,9 @@ def test_fub_client_paces_through_several_windows_without_a_429() -> None:
         assert stats.rate_limited == 0
         assert stats.retries == 0
         assert sim.stats(KEY)["rate_limited"] == 0
-        assert elapsed >= 2.0
-        assert stats.paced_seconds > 1.5
+        assert elapsed >= 2.0  # 23 requests at 10 a window span at least three windows
+        # It waited of its own accord (how long depends on how slow each request was).
+        assert stats.paced_seconds > 0
 
 
 def test_fub_clients_sharing_a_key_complete_through_a_429_storm() -> None:

@@ -16,7 +16,7 @@ which jobs it looks at (their matches are a superset of its own).
    - PostgreSQL, whose index gives its matches in no useful order, choosing by step 1's hit
      rate: read on in order if that fills the page within `PG_READ_ON` jobs; else, if the
      rate says the text is in few jobs, all its matches (`PG_FETCH_CAP` at most), sorted;
-     else windows of creation time going back, the first sized to hold about twice what the
+     else windows of creation time going back, each sized to hold about three times what the
      page still needs, each the index's matches ANDed with the created_at index's range.
    - SQLite: FTS5's matches newest rowid first (rowids follow insertion, so nearly creation
      order) until the page is full, then one read of the created_at index's range for the
@@ -242,9 +242,9 @@ def _postgres(session: Session, filters: list[sa.ColumnElement[bool]], text: str
                 return every
         found: list[Job] = []
         upper, spent = after, seen  # the time read so far, by step 1 and the windows
-        # Each window: twice what the page still needs at the rate of matches over the time
-        # read so far, and at least twice the last one.
-        window = spent * (2 * rest / max(hits, 1))
+        # Each window: three times what the page still needs at the rate of matches over the
+        # time read so far (a rate from a few matches is rough), and at least twice the last.
+        window = spent * (3 * rest / max(hits, 1))
         while True:
             needed = rest - len(found)
             bounded = upper[0] - scan.oldest > window
@@ -261,7 +261,7 @@ def _postgres(session: Session, filters: list[sa.ColumnElement[bool]], text: str
             upper = (lower, "")  # created before `lower`: no id sorts below ""
             spent += window
             matched = hits + len(found)
-            window = max(window * 2, spent * (2 * (rest - len(found)) / max(matched, 1)))
+            window = max(window * 2, spent * (3 * (rest - len(found)) / max(matched, 1)))
 
 
 def _pg_matches(session: Session, conditions: list[sa.ColumnElement[bool]], count: int,
