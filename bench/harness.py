@@ -16,22 +16,31 @@ from pathlib import Path
 from jobplatform.embedded import free_port  # noqa: F401  (re-exported for the benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
+# A database of the benchmarks' own: they drop every table in it (never the tests' `test`).
 POSTGRES_URL = os.environ.get(
-    "JOBPLATFORM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    "JOBPLATFORM_BENCH_POSTGRES_URL",
+    "postgresql+psycopg://postgres@127.0.0.1:5432/jobplatform_bench",
 )
 
 
 def postgres_reachable(url: str = POSTGRES_URL) -> bool:
+    """Whether the server at `url` answers; its database is created if it is missing."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+    target = sa.engine.make_url(url)
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 2})
     try:
-        with engine.connect():
+        with server.connect() as connection:
+            exists = connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                       {"n": target.database})
+            if not exists:
+                connection.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
             return True
     except sa.exc.OperationalError:
         return False
     finally:
-        engine.dispose()
+        server.dispose()
 
 
 @contextlib.contextmanager
