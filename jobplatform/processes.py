@@ -14,7 +14,8 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def die_with_parent() -> Callable[[], None] | None:
     """A `preexec_fn` that has the kernel SIGKILL the child when its parent dies, even by
     SIGKILL or the OOM killer, so that nothing a killed `jobplatform up` started lives on;
-    None where the kernel has no such thing (not Linux)."""
+    None where the kernel has no such thing (not Linux). The kernel ties the child to the
+    thread that started it: start long-lived children from a thread that outlives them."""
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
