@@ -7,10 +7,12 @@ import ctypes.util
 import signal
 import sys
 from collections.abc import Callable
+from functools import cache
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+@cache
 def die_with_parent() -> Callable[[], None] | None:
     """A `preexec_fn` that has the kernel SIGKILL the child when its parent dies, even by
     SIGKILL or the OOM killer, so that nothing a killed `jobplatform up` started lives on;

@@ -86,6 +86,12 @@ class ManagedProcess:
             return "(no log)"
 
 
+def job_ids(response) -> list[str]:
+    """The ids of a jobs list response, newest first."""
+    assert response.status_code == 200, response.json
+    return [job["id"] for job in response.json["jobs"]]
+
+
 def wait_for(check: Callable[[], T], *, timeout: float = 20, interval: float = 0.05,
              message: str = "condition", process: ManagedProcess | None = None) -> T:
     """Poll `check` until it returns something truthy; fail with what was awaited."""

@@ -6,11 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from tests import worker_tasks
-from tests.support import seed_job, wait_for
-
-
-def ids(response) -> list[str]:
-    return [job["id"] for job in response.json["jobs"]]
+from tests.support import job_ids, seed_job, wait_for
 
 
 def test_jobs_are_listed_newest_first_with_progress_and_errors(client, make_user):
@@ -23,7 +19,7 @@ def test_jobs_are_listed_newest_first_with_progress_and_errors(client, make_user
     response = client.get("/api/v2/jobs", headers=user.headers)
 
     assert response.status_code == 200
-    assert ids(response) == [new, failed, old]
+    assert job_ids(response) == [new, failed, old]
     jobs = {job["id"]: job for job in response.json["jobs"]}
     assert jobs[old]["summary"] == "Synced 45 contacts, 12 deals"
     assert jobs[old]["duration_ms"] == 100
@@ -45,7 +41,7 @@ def test_each_filter_narrows_the_list(client, make_user):
     def listed(query: str) -> list[str]:
         response = client.get(f"/api/v2/jobs?{query}", headers=user.headers)
         assert response.status_code == 200, response.json
-        return ids(response)
+        return job_ids(response)
 
     assert listed("queue=fub_sync") == [sync]
     assert listed("type=rezen_sync") == [rezen]
@@ -64,7 +60,7 @@ def test_cursor_paging_stays_correct_while_jobs_arrive(client, make_user):
     base = time.time() - 1000
     first_five = [seed_job(user_id=user.id, at=base + n) for n in range(5)][::-1]
     page1 = client.get("/api/v2/jobs?limit=2", headers=user.headers)
-    assert ids(page1) == first_five[:2]
+    assert job_ids(page1) == first_five[:2]
 
     arrived = [seed_job(user_id=user.id, at=time.time() + n) for n in range(3)]
     page2 = client.get(f"/api/v2/jobs?limit=2&cursor={page1.json['next_cursor']}",
@@ -72,11 +68,11 @@ def test_cursor_paging_stays_correct_while_jobs_arrive(client, make_user):
     page3 = client.get(f"/api/v2/jobs?limit=2&cursor={page2.json['next_cursor']}",
                        headers=user.headers)
 
-    assert ids(page2) == first_five[2:4]
-    assert ids(page3) == first_five[4:]
+    assert job_ids(page2) == first_five[2:4]
+    assert job_ids(page3) == first_five[4:]
     assert page3.json["next_cursor"] is None
     newest = client.get("/api/v2/jobs?limit=3", headers=user.headers)
-    assert ids(newest) == arrived[::-1]
+    assert job_ids(newest) == arrived[::-1]
 
 
 def test_job_detail_has_the_history_and_the_log(client, make_user, store, worker):

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from jobplatform.jobs import search
-from tests.support import seed_job
+from tests.support import job_ids, seed_job
 
 
 @pytest.fixture
@@ -33,11 +33,6 @@ def small_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(search, name, value)
 
 
-def ids(response) -> list[str]:
-    assert response.status_code == 200, response.json
-    return [job["id"] for job in response.json["jobs"]]
-
-
 def listed(client, user, query: str, *, limit: int = 50) -> list[str]:
     """Every job id the search lists, following the cursor to the last page."""
     found: list[str] = []
@@ -45,7 +40,7 @@ def listed(client, user, query: str, *, limit: int = 50) -> list[str]:
     for _ in range(1000):
         path = f"/api/v2/jobs?limit={limit}&{query}" + (f"&cursor={cursor}" if cursor else "")
         response = client.get(path, headers=user.headers)
-        found += ids(response)
+        found += job_ids(response)
         cursor = response.json["next_cursor"]
         if cursor is None:
             return found
@@ -131,7 +126,7 @@ def test_pages_through_many_matches_with_the_cursor(client, make_user, token, sm
     for limit in (7, 50):
         assert listed(client, user, q(f"{token}contacts"), limit=limit) == matching
     first = client.get(f"/api/v2/jobs?limit=7&{q(token + 'contacts')}", headers=user.headers)
-    assert len(ids(first)) == 7
+    assert len(job_ids(first)) == 7
     assert first.json["next_cursor"] is not None
 
 
@@ -236,7 +231,7 @@ def test_a_short_text_is_read_in_bounded_pages(client, make_user, token, small_b
                 if "zq" in job["summary"]][::-1]
 
     first = client.get(f"/api/v2/jobs?limit=5&{q('ZQ')}", headers=user.headers)
-    assert len(ids(first)) < 5  # 40 jobs read, 2 of them match
+    assert len(job_ids(first)) < 5  # 40 jobs read, 2 of them match
     assert first.json["next_cursor"] is not None
     assert listed(client, user, q("ZQ"), limit=5) == matching
 
