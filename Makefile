@@ -1,19 +1,27 @@
-# The two commands in README.md: `make run` and `make test`. Each makes the virtualenv first.
+# The two commands in README.md: `make run` (the demo) and `make test`. Each makes the
+# virtualenv first, from the versions the tests last passed with (constraints.txt).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench clean chromium lock
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/jobplatform up
+	$(BIN)/jobplatform demo
+
+# After changing a dependency in setup.cfg: pin the versions the tests then pass with. The
+# current pins are kept where they still fit (pip-compile prefers what the file holds).
+lock: $(STAMP)
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-header --allow-unsafe \
+	  --output-file constraints.txt setup.cfg
 
 # The browser tests drive Debian's chromium (never a downloaded one): installed here when it
 # is missing and we may (root with apt); otherwise the tests say it is missing.

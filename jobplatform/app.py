@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Flask
 
-from . import database, web
+from . import database
 from .config import Settings
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(test_config: Mapping[str, Any] | None = None, *, web: bool = True) -> Flask:
+    """The app: its settings, the database and Celery; with `web`, the API and dashboard
+    too (a worker needs only the app context its tasks run in)."""
     settings = Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.from_mapping(settings.flask_config())
@@ -19,8 +21,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     database.init_app(app)
 
-    from .celery_app import celery
+    from . import tasks  # noqa: F401  (a process that publishes knows every task's job type)
+    from .celery_app import celery_init_app
 
-    celery.init_app(app)
-    web.init_app(app)
+    celery_init_app(app)
+    if web:
+        from . import web as web_layer
+
+        web_layer.init_app(app)
     return app

@@ -6,13 +6,20 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 from .processes import die_with_parent
 
 log = logging.getLogger(__name__)
+
+#: How many of a child's last lines are kept, to show when it dies.
+TAIL_LINES = 20
 
 
 @dataclass
@@ -22,28 +29,83 @@ class Child:
     #: Seconds to wait after the stop signal before killing; a worker finishes running jobs.
     stop_timeout: float = 20.0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    log_path: Path | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES), repr=False)
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def last_lines(self) -> list[str]:
+        """The end of what the child wrote: from its log file, or the lines kept in memory."""
+        if self.log_path is None:
+            return list(self.tail)
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(max(0, fh.seek(0, os.SEEK_END) - 8192))
+                text = fh.read().decode(errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()[-TAIL_LINES:]
+
 
 class Supervisor:
     """Children run in their own sessions, so Ctrl-C reaches only the supervisor, which then
     stops them in reverse order of starting: the web first, the applier last, so it applies
-    the transitions of the jobs the worker finished while shutting down."""
+    the transitions of the jobs the worker finished while shutting down. Each child dies with
+    the supervisor even if it is SIGKILLed (see processes.py).
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    A child's output goes to `<log_dir>/<name>.log` when a log folder is given; otherwise
+    each line is copied to the terminal behind its process's name, as honcho does."""
+
+    def __init__(
+        self, env: Mapping[str, str], *, log_dir: Path | None = None, out: IO[str] | None = None
+    ) -> None:
         self.env = dict(env)
+        self.log_dir = log_dir
+        self.out = out or sys.stdout
         self.children: list[Child] = []
+        self._write_lock = threading.Lock()
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, argv: Sequence[str], *, stop_timeout: float = 20.0) -> Child:
         child = Child(name, list(argv), stop_timeout)
-        child.process = subprocess.Popen(child.argv, env=self.env, start_new_session=True,
-                                         preexec_fn=die_with_parent())
+        if self.log_dir is not None:
+            child.log_path = self.log_dir / f"{name}.log"
+            with child.log_path.open("ab") as log_file:
+                child.process = self._spawn(child, stdout=log_file)
+        else:
+            child.process = self._spawn(child, stdout=subprocess.PIPE)
+            threading.Thread(
+                target=self._copy_lines, args=(child,), daemon=True, name=f"output of {name}"
+            ).start()
         self.children.append(child)
         log.info("started %s (pid %s)", name, child.process.pid)
         return child
+
+    def _spawn(self, child: Child, *, stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            child.argv,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _copy_lines(self, child: Child) -> None:
+        stdout = child.process.stdout if child.process else None
+        if stdout is None:
+            return
+        width = max([len(c.name) for c in self.children] + [len(child.name), 7])
+        for raw in stdout:
+            line = raw.decode(errors="replace").rstrip()
+            child.tail.append(line)
+            with self._write_lock:
+                self.out.write(f"{child.name:<{width}} | {line}\n")
+                self.out.flush()
 
     def watch(self, stop: threading.Event, poll_seconds: float = 0.5) -> Child | None:
         """Wait until `stop` is set (None) or a child exits on its own (that child)."""

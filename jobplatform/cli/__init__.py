@@ -1,26 +1,132 @@
-"""The `jobplatform` command: a Flask CLI group (so `db upgrade` and `run` come with it)."""
+"""The `jobplatform` command: jobplatform's own commands, and Flask's (run, routes, shell)
+listed apart."""
 
 from __future__ import annotations
 
-from flask.cli import FlaskGroup
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import click
+import kombu.exceptions
+import redis.exceptions
+import sqlalchemy as sa
+from flask.cli import ScriptInfo, routes_command, run_command, shell_command
 
 from ..app import create_app
 from .applier import applier
+from .db import db
+from .demo import demo
+from .group import OrderedGroup
 from .integrations import integrations
+from .jobs import jobs
+from .operator import AS_KEY
 from .platform import up
 from .simulate import simulate
+from .status import status
 from .users import users
 
-cli = FlaskGroup(
-    name="jobplatform",
-    create_app=create_app,
-    help="Run and operate the jobplatform background-job platform.",
+# In the order `--help` lists them.
+COMMANDS: list[click.Command] = [demo, up, status, jobs, users, integrations, db, simulate, applier]
+FLASK_COMMANDS: list[click.Command] = [run_command, routes_command, shell_command]
+
+
+def _version() -> str:
+    try:
+        return version("jobplatform")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class JobplatformGroup(OrderedGroup):
+    """Flask's commands in a help section of their own, and an unreachable store or broker
+    said in one line rather than a traceback."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.flask_names: set[str] = set()
+
+    def add_flask_command(self, command: click.Command) -> None:
+        self.add_command(command)
+        self.flask_names.add(command.name or "")
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # What `with_appcontext` loads the app from, fresh for every invocation.
+        extra.setdefault("obj", ScriptInfo(create_app=create_app))
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {"Commands": [], "Flask commands": []}
+        limit = formatter.width - 6 - max(len(name) for name in self.commands)
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            section = "Flask commands" if name in self.flask_names else "Commands"
+            sections[section].append((name, command.get_short_help_str(limit)))
+        for title, rows in sections.items():
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sa.exc.OperationalError as exc:
+            if "no such table" in str(exc.orig):
+                raise click.ClickException(
+                    "the database has no jobplatform tables yet; run 'jobplatform db upgrade'"
+                ) from None
+            if "locked" in str(exc.orig):
+                raise click.ClickException(
+                    f"the database is busy (another writer holds it): {_one_line(exc)}"
+                ) from None
+            raise click.ClickException(f"the database is unreachable: {_one_line(exc)}") from None
+        except sa.exc.ProgrammingError as exc:
+            raise click.ClickException(
+                f"the database refused a query ({_one_line(exc)}); is "
+                "it migrated? run 'jobplatform db upgrade'"
+            ) from None
+        except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError) as exc:
+            raise click.ClickException(f"the broker is unreachable: {_one_line(exc)}") from None
+
+
+@click.group(cls=JobplatformGroup, name="jobplatform")
+@click.version_option(
+    _version(), "--version", "-V", prog_name="jobplatform", message="%(prog)s %(version)s"
 )
-cli.add_command(up)
-cli.add_command(applier)
-cli.add_command(users)
-cli.add_command(simulate)
-cli.add_command(integrations)
+@click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Act as this jobplatform user, with their scope (default: an operator, "
+    "recorded as cli:<your OS user>).",
+)
+@click.pass_context
+def cli(ctx: click.Context, as_email: str | None) -> None:
+    """Run and operate the jobplatform background-job platform.
+
+    Commands read and act on the job store and broker directly, by the API's rules: as an
+    operator, with every action's history naming cli:<your OS user> (or, with --as EMAIL,
+    cli:<email> with that user's scope). Read commands take --json for scripts.
+    """
+    ctx.meta[AS_KEY] = as_email
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+for _command in FLASK_COMMANDS:
+    cli.add_flask_command(_command)
 
 
 def main() -> None:

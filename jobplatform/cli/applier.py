@@ -17,8 +17,12 @@ from ..jobs.journal import connect
 
 @click.command()
 @click.option("--batch-size", default=1000, show_default=True, help="Most entries per transaction.")
-@click.option("--linger-ms", default=100, show_default=True,
-              help="Under load, how long entries gather before a batch is applied.")
+@click.option(
+    "--linger-ms",
+    default=100,
+    show_default=True,
+    help="Under load, how long entries gather before a batch is applied.",
+)
 @with_appcontext
 def applier(batch_size: int, linger_ms: int) -> None:
     """Apply job transitions from the journal to the job store (run one or more)."""

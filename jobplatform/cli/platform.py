@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -19,11 +20,14 @@ from ..config import EMBEDDED_REDIS_FILE, PREFIX, Settings
 from ..database import begin_write
 from ..embedded import EmbeddedRedis
 from ..extensions import db
-from ..queues import QUEUE_NAMES
 from ..supervisor import Supervisor
+from ..topology import GENERAL_WORKERS, SYNC_WORKERS
 from ..users.tokens import FIRST_ADMIN_EMAIL, create_first_admin
+from .ports import ensure_port_free
 
 log = logging.getLogger(__name__)
+
+Command = tuple[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -31,18 +35,48 @@ class PlatformOptions:
     port: int = 8000
     flower: bool = False
     flower_port: int = 5555
-    concurrency: int = 2
+    concurrency: int = GENERAL_WORKERS.concurrency
+    sync_threads: int = SYNC_WORKERS.concurrency
+    log_to_terminal: bool = False
+
+
+@dataclass
+class Extras:
+    """What the demo adds to `up`: processes started first (stopped last), a step once they
+    all run (given the app and the web's URL), returning lines for the banner."""
+
+    commands: Sequence[Command] = ()
+    on_ready: Callable[[Flask, str], list[str]] | None = None
 
 
 def platform_options(command: click.Command) -> click.Command:
     """The options `up` and `demo` share."""
-    for option in reversed((
-        click.option("--port", default=8000, show_default=True, help="Port of the web app."),
-        click.option("--flower", is_flag=True, help="Also run Flower."),
-        click.option("--flower-port", default=5555, show_default=True),
-        click.option("--concurrency", "-c", default=2, show_default=True,
-                     help="Worker processes."),
-    )):
+    for option in reversed(
+        (
+            click.option("--port", default=8000, show_default=True, help="Port of the web app."),
+            click.option("--flower", is_flag=True, help="Also run Flower."),
+            click.option("--flower-port", default=5555, show_default=True),
+            click.option(
+                "--concurrency",
+                "-c",
+                default=GENERAL_WORKERS.concurrency,
+                show_default=True,
+                help="Processes of the `general` worker.",
+            ),
+            click.option(
+                "--sync-threads",
+                default=SYNC_WORKERS.concurrency,
+                show_default=True,
+                help="Threads of the sync worker (the FUB and reZEN queues).",
+            ),
+            click.option(
+                "--log-to-terminal",
+                is_flag=True,
+                help="Show every process's output here, each line behind its name, "
+                "instead of in the instance's logs/ folder.",
+            ),
+        )
+    ):
         command = option(command)
     return command
 
@@ -67,37 +101,75 @@ def broker_environment(settings: Settings) -> Iterator[dict[str, str]]:
             advert.unlink(missing_ok=True)
 
 
-def platform_commands(options: PlatformOptions, settings: Settings) -> list[tuple[str, list[str]]]:
+def platform_commands(options: PlatformOptions, settings: Settings) -> list[Command]:
     """Each process of the platform and its command line, in starting order."""
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "jobplatform"]
+    worker = [*celery, "worker", "-l", "info"]
     commands = [
         ("applier", [python, "-m", "jobplatform", "applier"]),
-        ("worker", [*celery, "worker", "-Q", ",".join(QUEUE_NAMES), "-c",
-                    str(options.concurrency), "-n", "worker@%h", "-l", "info"]),
-        ("beat", [*celery, "beat", "-l", "info",
-                  "-s", str(settings.instance_path / "celerybeat-schedule")]),
+        ("sync", [*worker, *SYNC_WORKERS.celery_args(concurrency=options.sync_threads)]),
+        ("general", [*worker, *GENERAL_WORKERS.celery_args(concurrency=options.concurrency)]),
+        (
+            "beat",
+            [
+                *celery,
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(settings.instance_path / "celerybeat-schedule"),
+            ],
+        ),
         # Threads: a dashboard asks a few small questions a second over kept-alive
         # connections, which gunicorn's sync workers would close after every answer.
-        ("web", [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{options.port}",
-                 "--workers", "2", "--threads", "4", "--access-logfile", "-",
-                 "jobplatform:create_app()"]),
+        (
+            "web",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{options.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "jobplatform:create_app()",
+            ],
+        ),
     ]
     if options.flower:
-        commands.append(("flower", [*celery, "flower", "--address=127.0.0.1",
-                                    f"--port={options.flower_port}"]))
+        commands.append(
+            ("flower", [*celery, "flower", "--address=127.0.0.1", f"--port={options.flower_port}"])
+        )
     return commands
 
 
-def run_platform(options: PlatformOptions, banner_extra: str = "") -> int:
+def stop_timeout(name: str) -> float:
+    """A worker gets a minute to finish its running jobs; the rest stop at once."""
+    return 60.0 if name in (SYNC_WORKERS.name, GENERAL_WORKERS.name) else 20.0
+
+
+def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
     """Start everything, wait for Ctrl-C (or a process dying), stop everything."""
+    extras = extras or Extras()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/up] %(message)s")
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    ensure_port_free(options.port)
+    if options.flower:
+        ensure_port_free(options.flower_port, option="--flower-port")
     settings = Settings.from_env()
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with broker_environment(settings) as env:
+        if options.flower:
+            env[PREFIX + "FLOWER_URL"] = f"http://127.0.0.1:{options.flower_port}"
         os.environ.update(env)  # so this process's app and Celery see the same broker
         from ..app import create_app
 
@@ -105,19 +177,29 @@ def run_platform(options: PlatformOptions, banner_extra: str = "") -> int:
         app = create_app()
         database.upgrade(app)
         first_admin = first_admin_token(app)
-        supervisor = Supervisor(env)
+        log_dir = None if options.log_to_terminal else settings.instance_path / "logs"
+        supervisor = Supervisor(env, log_dir=log_dir)
         try:
-            for name, argv in platform_commands(options, settings):
-                supervisor.start(name, argv, stop_timeout=60 if name == "worker" else 20)
-            click.echo(banner(options, env, settings, first_admin) + banner_extra)
+            for name, argv in [*extras.commands, *platform_commands(options, settings)]:
+                supervisor.start(name, argv, stop_timeout=stop_timeout(name))
+            web_url = f"http://127.0.0.1:{options.port}"
+            extra_lines = extras.on_ready(app, web_url) if extras.on_ready else []
+            click.echo(banner(options, env, settings, first_admin, log_dir, extra_lines))
             died = supervisor.watch(stop)
             if died is not None:
-                click.echo(f"{died.name} exited unexpectedly; stopping the platform", err=True)
+                click.echo(
+                    f"{died.name} exited unexpectedly (code {died.process.returncode}); "
+                    "stopping the platform. Its last lines:",
+                    err=True,
+                )
+                for line in died.last_lines():
+                    click.echo(f"  {line}", err=True)
                 return 1
             return 0
         finally:
             click.echo("stopping ...")
             supervisor.stop_all()
+            click.echo("stopped.")
 
 
 def first_admin_token(app: Flask) -> str | None:
@@ -130,22 +212,29 @@ def first_admin_token(app: Flask) -> str | None:
     return made[1] if made else None
 
 
-def banner(options: PlatformOptions, env: dict[str, str], settings: Settings,
-           first_admin: str | None = None) -> str:
+def banner(
+    options: PlatformOptions,
+    env: dict[str, str],
+    settings: Settings,
+    first_admin: str | None = None,
+    log_dir: Path | None = None,
+    extra_lines: Sequence[str] = (),
+) -> str:
     web = f"http://127.0.0.1:{options.port}"
     lines = [
         "",
         "jobplatform is up (Ctrl-C stops everything):",
         f"  dashboard  {web}/dashboard",
     ]
-    if first_admin:
+    if first_admin and not extra_lines:
         lines += [
             f"  sign in    with the operator token {first_admin}",
             f"             (shown only now; '{FIRST_ADMIN_EMAIL}' can get another with",
             f"             'jobplatform users token {FIRST_ADMIN_EMAIL}')",
         ]
-    else:
+    elif not extra_lines:
         lines.append("  a token    jobplatform users token EMAIL  (users list shows who exists)")
+    lines += list(extra_lines)
     lines += [
         f"  API        {web}/api/v2   (reference: {web}/api/v2/openapi.json)",
         f"  health     {web}/healthz   metrics {web}/metrics",
@@ -154,13 +243,26 @@ def banner(options: PlatformOptions, env: dict[str, str], settings: Settings,
     ]
     if options.flower:
         lines.append(f"  flower     http://127.0.0.1:{options.flower_port}")
+    if log_dir is not None:
+        lines.append(f"  logs       {log_dir}/<process>.log")
     lines.append("  inspect    celery -A jobplatform inspect active_queues")
     return "\n".join(lines) + "\n"
 
 
 @click.command()
 @platform_options
-def up(port: int, flower: bool, flower_port: int, concurrency: int) -> None:
+def up(
+    port: int,
+    flower: bool,
+    flower_port: int,
+    concurrency: int,
+    sync_threads: int,
+    log_to_terminal: bool,
+) -> None:
     """Run the whole platform on this machine: broker (embedded unless
-    JOBPLATFORM_BROKER_URL is set), migrations, applier, worker, beat and web."""
-    sys.exit(run_platform(PlatformOptions(port, flower, flower_port, concurrency)))
+    JOBPLATFORM_BROKER_URL is set), migrations, applier, workers, beat and web."""
+    sys.exit(
+        run_platform(
+            PlatformOptions(port, flower, flower_port, concurrency, sync_threads, log_to_terminal)
+        )
+    )

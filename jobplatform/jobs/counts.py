@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..queues import QUEUE_NAMES
+from ..queues import QUEUE_NAMES, QUEUES
 from .models import Job, QueueCount
 from .status import STATUS_ORDER
 
@@ -69,6 +69,27 @@ def read_counts(session: Session, scopes: Iterable[str]) -> dict[str, dict[str, 
     for queue, status, n in session.execute(stmt):
         if queue in counts and status in counts[queue]:
             counts[queue][status] = int(n)
+    return counts
+
+
+def queue_summary(session: Session, scopes: Iterable[str]) -> tuple[list[dict], dict[str, int]]:
+    """Each queue with its label and counts (the four in fixed order), and the totals."""
+    counts = read_counts(session, scopes)
+    queues = [{"queue": q.name, "label": q.label, **counts[q.name]} for q in QUEUES]
+    totals = {s.value: sum(queue[s.value] for queue in queues) for s in STATUS_ORDER}
+    return queues, totals
+
+
+def jobs_by_user(session: Session, user_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each user's jobs by status over every queue, from the counters."""
+    counts = {uid: dict.fromkeys(STATUS_ORDER, 0) for uid in user_ids}
+    scopes = {user_scope(uid): uid for uid in user_ids}
+    for scope, status, n in session.execute(
+        sa.select(QueueCount.scope, QueueCount.status, sa.func.sum(QueueCount.count))
+        .where(QueueCount.scope.in_(list(scopes))).group_by(QueueCount.scope, QueueCount.status)
+    ):
+        if status in counts[scopes[scope]]:
+            counts[scopes[scope]][status] = int(n)
     return counts
 
 

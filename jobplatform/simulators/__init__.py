@@ -5,7 +5,8 @@
 
 Each simulator also serves test hooks for other processes (see `SimulatorControl`):
 `POST /_sim/mutate` (JSON `{"api_key": ..., "people": 10}`), `GET /_sim/stats[?api_key=]`,
-`GET /_sim/dataset?api_key=` and `GET /_sim/health`.
+`GET /_sim/dataset?api_key=`, `POST /_sim/configure` (faults: `{"error_rate": 1.0}`) and
+`GET /_sim/health`.
 """
 
 from .control import SimulatorControl

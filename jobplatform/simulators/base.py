@@ -18,6 +18,9 @@ from .seeding import rng_for
 from .server import BackgroundServer
 from .stats import StatsBook
 
+#: What `POST /_sim/configure` may change while a simulator serves.
+FAULT_SETTINGS = ("rate_limit", "latency_ms", "error_rate", "churn_per_minute")
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
@@ -200,7 +203,21 @@ class Simulator(ABC, Generic[AccountT]):
                 return json_response({"error": "counts are non-negative integers of "
                                                f"{', '.join(self.mutation_kinds)}"}, 400)
             return json_response(self.mutate(body["api_key"], **counts))
+        if name == "configure" and request.method == "POST":
+            return self._configure_hook(request.get_json(silent=True))
         return json_response({"error": "unknown test hook; see jobplatform.simulators"}, 404)
+
+    def _configure_hook(self, body: Any) -> Response:
+        """`POST /_sim/configure {"error_rate": 1.0}`: faults switched from another process
+        (the demo's provider outage, a test's)."""
+        if not isinstance(body, dict) or not body or not set(body) <= set(FAULT_SETTINGS) or \
+                not all(isinstance(v, int | float) and v >= 0 for v in body.values()) or \
+                body.get("error_rate", 0) > 1:
+            return json_response({"error": "send JSON with non-negative numbers for any of "
+                                           f"{', '.join(FAULT_SETTINGS)} (error_rate at most "
+                                           "1)"}, 400)
+        self.configure(**body)
+        return json_response({name: getattr(self, name) for name in FAULT_SETTINGS})
 
     # What each provider does its own way
 

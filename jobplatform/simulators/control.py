@@ -17,6 +17,11 @@ class SimulatorControl:
     def mutate(self, api_key: str, **counts: int) -> dict[str, list[Any]]:
         return self._call("POST", "mutate", json={"api_key": api_key, **counts})
 
+    def configure(self, **faults: float) -> dict[str, float]:
+        """Switch faults while it serves: `error_rate`, `latency_ms`, `rate_limit`,
+        `churn_per_minute`."""
+        return self._call("POST", "configure", json=faults)
+
     def stats(self, api_key: str | None = None) -> dict[str, int]:
         return self._call("GET", "stats", params={"api_key": api_key} if api_key else None)
 

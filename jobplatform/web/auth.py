@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import g, request
 
 from ..extensions import db
-from ..jobs.counts import ALL_USERS, SYSTEM, user_scope
+from ..jobs.scope import Scope, ScopeRefused, may_see, resolve_scope
 from ..users.models import User
 from ..users.tokens import user_for_token
 from .errors import Forbidden, NotFound, Unauthorized
@@ -31,36 +29,18 @@ def current_user() -> User:
     return g.user
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The jobs a request covers: one user's, or (admins) every user's, maybe system jobs too."""
-
-    user_id: int | None
-    include_system: bool = False
-
-    @property
-    def counter_scopes(self) -> list[str]:
-        if self.user_id is not None:
-            return [user_scope(self.user_id)]
-        return [ALL_USERS, SYSTEM] if self.include_system else [ALL_USERS]
-
-
 def scope_for(requested_user_id: int | None, include_system: bool = False) -> Scope:
     """The scope a caller asked for, or 403 if it is not theirs to see."""
     user = current_user()
-    if include_system and not user.is_admin:
-        raise Forbidden("Only operators may see system jobs (include_system).",
-                        details=[{"field": "include_system", "problem": "admins only"}])
-    if user.is_admin:
-        return Scope(requested_user_id, include_system and requested_user_id is None)
-    if requested_user_id is not None and requested_user_id != user.id:
-        raise Forbidden("You may only see your own jobs.",
-                        details=[{"field": "user_id", "problem": "names another user"}])
-    return Scope(user.id)
+    try:
+        return resolve_scope(caller_id=user.id, is_admin=user.is_admin,
+                             requested_user_id=requested_user_id, include_system=include_system)
+    except ScopeRefused as exc:
+        raise Forbidden(str(exc), details=[{"field": exc.field, "problem": exc.problem}]) from None
 
 
 def check_job_visible(job_user_id: int | None, job_id: str) -> None:
     """404 (not 403) for a job that is not the caller's, so ids of others' jobs leak nothing."""
     user = current_user()
-    if not user.is_admin and job_user_id != user.id:
+    if not may_see(caller_id=user.id, is_admin=user.is_admin, job_user_id=job_user_id):
         raise NotFound(f"No job {job_id}.")

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from flask import jsonify
 
 from ...extensions import db
-from ...jobs.counts import read_counts
+from ...jobs.counts import queue_summary
 from ...jobs.minutes import ENDED_STATUSES, minute_of, read_minutes
-from ...jobs.status import STATUS_ORDER
 from ...queues import QUEUES
 from ..auth import scope_for
 from ..etag import not_modified, scope_etag, with_etag
@@ -25,9 +24,7 @@ def job_queue_status():
     etag = scope_etag(scope.counter_scopes)
     if (unchanged := not_modified(etag)) is not None:
         return unchanged
-    counts = read_counts(db.session, scope.counter_scopes)
-    queues = [{"queue": q.name, "label": q.label, **counts[q.name]} for q in QUEUES]
-    totals = {s.value: sum(queue[s.value] for queue in queues) for s in STATUS_ORDER}
+    queues, totals = queue_summary(db.session, scope.counter_scopes)
     status = QueueStatusOut(queues=queues, totals=totals, generated_at=datetime.now(UTC),
                             user_id=scope.user_id, include_system=scope.include_system)
     return with_etag(jsonify(status.model_dump(mode="json")), etag)

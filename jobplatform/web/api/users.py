@@ -6,28 +6,13 @@ import sqlalchemy as sa
 from flask import jsonify
 
 from ...extensions import db
-from ...jobs.counts import user_scope
-from ...jobs.models import QueueCount
-from ...jobs.status import STATUS_ORDER
+from ...jobs.counts import jobs_by_user
 from ...users.models import User
 from ..auth import current_user
 from ..errors import BadRequest, Forbidden
 from ..schemas import UserListOut, UserListQuery, UserOut
 from . import api
 from .requests import parse_query
-
-
-def _job_counts(user_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Each user's jobs by status over every queue, from the counters."""
-    counts = {uid: dict.fromkeys(STATUS_ORDER, 0) for uid in user_ids}
-    scopes = {user_scope(uid): uid for uid in user_ids}
-    for scope, status, n in db.session.execute(
-        sa.select(QueueCount.scope, QueueCount.status, sa.func.sum(QueueCount.count))
-        .where(QueueCount.scope.in_(list(scopes))).group_by(QueueCount.scope, QueueCount.status)
-    ):
-        if status in counts[scopes[scope]]:
-            counts[scopes[scope]][status] = int(n)
-    return counts
 
 
 @api.get("/users")
@@ -47,7 +32,7 @@ def list_users():
     users = list(db.session.scalars(stmt))
     more = len(users) > query.limit
     users = users[:query.limit]
-    counts = _job_counts([u.id for u in users])
+    counts = jobs_by_user(db.session, [u.id for u in users])
     out = UserListOut(
         users=[UserOut(id=u.id, email=u.email, name=u.name, is_admin=u.is_admin,
                        created_at=u.created_at, jobs=counts[u.id]) for u in users],
