@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PREFIX = "JOBPLATFORM_"
 FALLBACK_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -48,6 +49,17 @@ def load_or_create_secret_key(instance: Path) -> str:
     return key
 
 
+def _web_url(environ: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL setting, or None when unset."""
+    # Anything else is refused: it becomes a link on the dashboard, where `javascript:` runs.
+    raw = (environ.get(PREFIX + name) or "").strip()
+    if not raw:
+        return None
+    if urlsplit(raw).scheme not in ("http", "https") or not urlsplit(raw).netloc:
+        raise ValueError(f"{PREFIX}{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting the platform reads; see DESIGN.md "Settings"."""
@@ -68,6 +80,8 @@ class Settings:
     prune_interval: int
     reap_interval: int
     import_max_bytes: int
+    # Where operators open Flower (the dashboard links to it); None when no Flower runs.
+    flower_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -105,6 +119,7 @@ class Settings:
             prune_interval=get_int("PRUNE_INTERVAL", 3600),
             reap_interval=get_int("REAP_INTERVAL", 60),
             import_max_bytes=get_int("IMPORT_MAX_BYTES", 5_000_000),
+            flower_url=_web_url(environ, "FLOWER_URL"),
         )
 
     def flask_config(self) -> dict[str, object]:

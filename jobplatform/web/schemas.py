@@ -205,6 +205,9 @@ class MeOut(BaseModel):
     email: str
     name: str | None
     is_admin: bool
+    flower_url: str | None = Field(
+        None, description="Operators only, when Flower runs: where the dashboard links to it."
+    )
 
 
 class UserOut(BaseModel):

@@ -76,9 +76,18 @@ async function signIn(token) {
   $("app").hidden = false;
   $("whoami").textContent = `${page.me.email}${page.me.is_admin ? " (operator)" : ""}`;
   $("user-picker").hidden = !page.me.is_admin;
+  showFlowerLink(page.me.flower_url);
   start();
   await Promise.all(first);
   if (page.me.is_admin) loadUsers(""); // after the first view: it is not what people wait for
+}
+
+/** Operators get a link to Flower when one runs (the server says where, and only to them). */
+function showFlowerLink(url) {
+  const link = $("flower-link");
+  const safe = typeof url === "string" && /^https?:\/\//i.test(url);
+  link.hidden = !safe;
+  link.href = safe ? url : "#";
 }
 
 /** Drop what was shown to whoever was signed in before. */
