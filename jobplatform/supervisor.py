@@ -30,6 +30,7 @@ class Child:
     stop_timeout: float = 20.0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES), repr=False)
 
     @property
@@ -69,8 +70,17 @@ class Supervisor:
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, argv: Sequence[str], *, stop_timeout: float = 20.0) -> Child:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        stop_timeout: float = 20.0,
+        env: Mapping[str, str] | None = None,
+    ) -> Child:
+        """Start `argv` with the shared environment, plus `env` for this child alone."""
         child = Child(name, list(argv), stop_timeout)
+        child.env = {**self.env, **(env or {})}
         if self.log_dir is not None:
             child.log_path = self.log_dir / f"{name}.log"
             with child.log_path.open("ab") as log_file:
@@ -87,7 +97,7 @@ class Supervisor:
     def _spawn(self, child: Child, *, stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             child.argv,
-            env=self.env,
+            env=child.env,
             start_new_session=True,
             preexec_fn=die_with_parent(),
             stdin=subprocess.DEVNULL,

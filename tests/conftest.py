@@ -2,7 +2,10 @@
 journal applier, the last two as subprocesses exactly as production runs them.
 
 Environment:
-  JOBPLATFORM_TEST_BROKER_URL    a Redis to use (default: the embedded one on a free port)
+  JOBPLATFORM_TEST_BROKER_URL    a broker to use: a Redis, or a RabbitMQ (amqp://...)
+                                 (default: the embedded Redis on a free port)
+  JOBPLATFORM_TEST_JOURNAL_URL   a Redis for the journal (default: the broker when it is
+                                 Redis, else the embedded Redis)
   JOBPLATFORM_TEST_DATABASE_URL  a database to use (default: SQLite in a temporary folder)
 """
 
@@ -38,12 +41,16 @@ def pytest_configure(config: pytest.Config) -> None:
     temp = Path(tempfile.mkdtemp(prefix="jobplatform-tests-"))
     config.stash[TEMP_DIR] = temp
     broker = os.environ.get("JOBPLATFORM_TEST_BROKER_URL")
-    if not broker:
+    journal = os.environ.get("JOBPLATFORM_TEST_JOURNAL_URL")
+    if not journal and broker and broker.startswith(("redis://", "rediss://", "unix://")):
+        journal = broker
+    if not broker or not journal:
         from jobplatform.embedded import EmbeddedRedis
 
         server = EmbeddedRedis(temp / "redis", persistent=False)
-        broker = server.start()
+        embedded = server.start()
         config.stash[EMBEDDED_REDIS] = server
+        broker, journal = broker or embedded, journal or embedded
     # Provider simulators on loopback, started before any process reads its settings.
     from jobplatform.simulators import FubSimulator, RezenSimulator
 
@@ -56,11 +63,36 @@ def pytest_configure(config: pytest.Config) -> None:
     database = os.environ.get("JOBPLATFORM_TEST_DATABASE_URL") or f"sqlite:///{temp}/test.db"
     os.environ.update(
         JOBPLATFORM_BROKER_URL=broker,
-        JOBPLATFORM_JOURNAL_URL=broker,
+        JOBPLATFORM_JOURNAL_URL=journal,
         JOBPLATFORM_DATABASE_URL=database,
         JOBPLATFORM_INSTANCE_PATH=str(temp / "instance"),
         JOBPLATFORM_SECRET_KEY="test-secret-key",
     )
+
+
+# Tests of what only a Redis broker has: messages read out of its queue lists, and a restart
+# that loses its data. On RabbitMQ the reaper's look is the coarser one of
+# jobs/lost_messages.py, which tests/test_celery_cli.py covers on either broker.
+REDIS_BROKER_ONLY = {
+    "tests/test_scheduling.py::"
+    "test_the_broker_scan_finds_messages_waiting_in_a_queue_and_taken_by_a_worker":
+        "reads message ids out of Redis queue lists; RabbitMQ cannot be read without consuming",
+    "tests/test_scheduling.py::"
+    "test_the_reaper_publishes_again_a_pending_job_whose_message_was_lost":
+        "a Redis broker that lost its data; on RabbitMQ (durable messages) a pending job "
+        "with no message was purged, and ends cancelled",
+    "tests/test_scheduling.py::test_a_job_whose_message_keeps_getting_lost_ends_in_error":
+        "waits on the Redis broker scan (held_job_ids) between looks",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if broker_is_redis():
+        return
+    for item in items:
+        reason = REDIS_BROKER_ONLY.get(item.nodeid)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"Redis broker only: {reason}"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -75,22 +107,37 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"jobplatform broker: {os.environ['JOBPLATFORM_BROKER_URL']}",
+        f"jobplatform journal: {os.environ['JOBPLATFORM_JOURNAL_URL']}",
         f"jobplatform database: {os.environ['JOBPLATFORM_DATABASE_URL'].split('@')[-1]}",
     ]
 
 
+def broker_is_redis() -> bool:
+    """Whether the tests' broker is Redis (else RabbitMQ, with the journal on a Redis)."""
+    return os.environ["JOBPLATFORM_BROKER_URL"].startswith(("redis://", "rediss://", "unix://"))
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"])
+    """The journal's Redis (also the broker's, unless the broker is RabbitMQ)."""
+    return redis.Redis.from_url(os.environ["JOBPLATFORM_JOURNAL_URL"])
 
 
 @pytest.fixture(scope="session")
 def migrated_database(redis_client: redis.Redis) -> str:
-    """A database emptied of everything, then migrated; a Redis database emptied."""
-    from jobplatform import create_app, database
+    """A database emptied of everything, then migrated; a Redis database emptied, and the
+    platform's queues on any other broker purged of what earlier runs left."""
+    from jobplatform import celery, create_app, database
     from jobplatform.extensions import db
+    from jobplatform.queues import QUEUE_NAMES
 
     redis_client.flushdb()
+    if not broker_is_redis():
+        with celery.connection_for_write() as connection:
+            channel = connection.default_channel
+            for name in QUEUE_NAMES:
+                celery.amqp.queues[name](channel).declare()
+                channel.queue_purge(name)
     app = create_app()
     with app.app_context():
         existing = sa.MetaData()
@@ -151,6 +198,8 @@ def worker(applier: ManagedProcess, tmp_path_factory: pytest.TempPathFactory) ->
         "worker",
         [sys.executable, "-m", "celery", "-A", "jobplatform", "worker",
          "-Q", ",".join(QUEUE_NAMES), "-c", "2", "-n", name, "-I", "tests.worker_tasks",
+         # JOBPLATFORM_TEST_WORKER_POOL=threads runs the same tests on the sync workers' pool.
+         "-P", os.environ.get("JOBPLATFORM_TEST_WORKER_POOL", "prefork"),
          "-l", "info", "--without-mingle", "--without-gossip"],
         env=_subprocess_env(),
         log_path=tmp_path_factory.mktemp("logs") / "worker.log",

@@ -20,9 +20,10 @@ from tests.support import wait_for
 
 def test_demo_fills_every_queue_and_ctrl_c_stops_all_it_started(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBPLATFORM_")}
-    port = free_port()
+    port, flower_port = free_port(), free_port()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "jobplatform", "demo", "--port", str(port)],
+        [sys.executable, "-m", "jobplatform", "demo", "--port", str(port),
+         "--flower-port", str(flower_port)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -71,6 +72,20 @@ def test_demo_fills_every_queue_and_ctrl_c_stops_all_it_started(tmp_path):
         assert {"fub_onboarding", "rezen_sync", "contacts_import", "contacts_export"} <= {
             job["type"] for job in connected["jobs"]
         }
+        # Flower runs beside it, on the same broker, behind the sign-in the banner shows.
+        login = re.search(r"\(user (\S+), password (\S+)\)", "".join(printed)).groups()
+
+        def flower_queues():
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{flower_port}/api/queues/length",
+                                   auth=login, timeout=5)
+            except httpx.TransportError:
+                return None
+            return {q["name"] for q in answer.json()["active_queues"]} if answer.is_success \
+                else None
+
+        assert set(QUEUE_NAMES) <= wait_for(flower_queues, timeout=60,
+                                            message="Flower's broker view")
         # The demo's instance is its own folder, apart from `up`'s.
         assert (tmp_path / "instance" / "demo" / "jobplatform.db").exists()
         assert (tmp_path / "instance" / "demo" / "logs" / "fub-sim.log").exists()

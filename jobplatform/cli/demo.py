@@ -236,6 +236,7 @@ def demo(
             "             so its first syncs fail and are retried",
         ]
 
-    options = PlatformOptions(port, flower, flower_port, concurrency, sync_threads, log_to_terminal)
+    del flower  # the demo always shows Flower
+    options = PlatformOptions(port, True, flower_port, concurrency, sync_threads, log_to_terminal)
     extras = Extras(commands=simulator_commands(fub_port, rezen_port), on_ready=on_ready)
     sys.exit(run_platform(options, extras))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -143,7 +144,18 @@ def platform_commands(options: PlatformOptions, settings: Settings) -> list[Comm
     ]
     if options.flower:
         commands.append(
-            ("flower", [*celery, "flower", "--address=127.0.0.1", f"--port={options.flower_port}"])
+            # Persistent: the task history survives a restart of the platform.
+            (
+                "flower",
+                [
+                    *celery,
+                    "flower",
+                    "--address=127.0.0.1",
+                    f"--port={options.flower_port}",
+                    "--persistent=True",
+                    f"--db={settings.instance_path / 'flower.db'}",
+                ],
+            )
         )
     return commands
 
@@ -168,6 +180,8 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with broker_environment(settings) as env:
+        # Flower's own sign-in: made for this run, told only to Flower and the banner.
+        flower_env = {"FLOWER_BASIC_AUTH": f"operator:{secrets.token_urlsafe(12)}"}
         if options.flower:
             env[PREFIX + "FLOWER_URL"] = f"http://127.0.0.1:{options.flower_port}"
         os.environ.update(env)  # so this process's app and Celery see the same broker
@@ -181,10 +195,18 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
         supervisor = Supervisor(env, log_dir=log_dir)
         try:
             for name, argv in [*extras.commands, *platform_commands(options, settings)]:
-                supervisor.start(name, argv, stop_timeout=stop_timeout(name))
+                supervisor.start(
+                    name,
+                    argv,
+                    stop_timeout=stop_timeout(name),
+                    env=flower_env if name == "flower" else None,
+                )
             web_url = f"http://127.0.0.1:{options.port}"
             extra_lines = extras.on_ready(app, web_url) if extras.on_ready else []
-            click.echo(banner(options, env, settings, first_admin, log_dir, extra_lines))
+            flower_login = flower_env["FLOWER_BASIC_AUTH"] if options.flower else None
+            click.echo(
+                banner(options, env, settings, first_admin, log_dir, extra_lines, flower_login)
+            )
             died = supervisor.watch(stop)
             if died is not None:
                 click.echo(
@@ -219,6 +241,7 @@ def banner(
     first_admin: str | None = None,
     log_dir: Path | None = None,
     extra_lines: Sequence[str] = (),
+    flower_login: str | None = None,
 ) -> str:
     web = f"http://127.0.0.1:{options.port}"
     lines = [
@@ -241,8 +264,12 @@ def banner(
         f"  broker     {env[PREFIX + 'BROKER_URL']}",
         f"  database   {settings.database_url}",
     ]
-    if options.flower:
-        lines.append(f"  flower     http://127.0.0.1:{options.flower_port}")
+    if flower_login:
+        user, password = flower_login.split(":", 1)
+        lines.append(
+            f"  flower     http://127.0.0.1:{options.flower_port}   "
+            f"(user {user}, password {password})"
+        )
     if log_dir is not None:
         lines.append(f"  logs       {log_dir}/<process>.log")
     lines.append("  inspect    celery -A jobplatform inspect active_queues")
