@@ -6,9 +6,12 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "JOBPLATFORM_"
 FALLBACK_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -49,10 +52,10 @@ def load_or_create_secret_key(instance: Path) -> str:
     return key
 
 
-def _web_url(environ: Mapping[str, str], name: str) -> str | None:
+def _web_url(value: str | None, name: str) -> str | None:
     """An http(s) URL setting, or None when unset."""
     # Anything else is refused: it becomes a link on the dashboard, where `javascript:` runs.
-    raw = (environ.get(PREFIX + name) or "").strip()
+    raw = (value or "").strip()
     if not raw:
         return None
     if urlsplit(raw).scheme not in ("http", "https") or not urlsplit(raw).netloc:
@@ -60,67 +63,76 @@ def _web_url(environ: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting the platform reads; see DESIGN.md "Settings"."""
+def _problem(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith(PREFIX):
+        return message
+    return f"{PREFIX}{'_'.join(map(str, error['loc'])).upper()}: {message}"
 
-    instance_path: Path
-    broker_url: str
-    journal_url: str
-    database_url: str
-    secret_key: str | None
-    fub_base_url: str
-    fub_system: str | None
-    fub_system_key: str | None
-    rezen_arrakis_url: str
-    rezen_yenta_url: str
-    fub_sync_interval: int
-    rezen_sync_interval: int
-    job_retention_days: int
-    prune_interval: int
-    reap_interval: int
-    import_max_bytes: int
-    # Where operators open Flower (the dashboard links to it); None when no Flower runs.
+
+class Settings(BaseSettings):
+    """Every setting the platform reads, each from `JOBPLATFORM_<NAME>` (docs/contracts.md
+    "Settings"); an empty variable counts as unset."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, frozen=True,
+                                      extra="ignore")
+
+    instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
+    #: Unset: the embedded Redis `jobplatform up` runs from this instance, else a local one.
+    broker_url: str = ""
+    #: Unset: the broker (which must then be Redis).
+    journal_url: str = ""
+    #: Unset: SQLite in the instance folder.
+    database_url: str = ""
+    #: Encrypts stored provider keys; unset, one is made and kept in the instance folder.
+    secret_key: str | None = Field(None, repr=False)
+    fub_base_url: str = "https://api.followupboss.com/v1"
+    #: A registered FUB integration's X-System / X-System-Key (FUB doubles its rate limit).
+    fub_system: str | None = None
+    fub_system_key: str | None = Field(None, repr=False)
+    rezen_arrakis_url: str = "https://arrakis.therealbrokerage.com/api/v1"
+    rezen_yenta_url: str = "https://yenta.therealbrokerage.com/api/v1"
+    fub_sync_interval: int = 300
+    rezen_sync_interval: int = 900
+    job_retention_days: int = 30
+    prune_interval: int = 3600
+    reap_interval: int = 60
+    import_max_bytes: int = 5_000_000
+    #: Where operators open Flower (the dashboard links to it); None when no Flower runs.
     flower_url: str | None = None
+    #: The RabbitMQ management API Flower's broker view reads; unset, derived from the broker.
+    flower_broker_api: str | None = None
+
+    @field_validator("flower_url")
+    @classmethod
+    def _flower_url_is_a_web_address(cls, value: str | None) -> str | None:
+        return _web_url(value, "FLOWER_URL")
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Self:
+        instance = self.instance_path.resolve()
+        broker = self.broker_url or embedded_broker_url(instance) or FALLBACK_BROKER_URL
+        # Frozen to everyone else; these are the defaults that depend on other settings.
+        object.__setattr__(self, "instance_path", instance)
+        object.__setattr__(self, "broker_url", broker)
+        object.__setattr__(self, "journal_url", self.journal_url or broker)
+        object.__setattr__(self, "database_url",
+                           self.database_url or f"sqlite:///{instance / 'jobplatform.db'}")
+        return self
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        def get(name: str, default: str) -> str:
-            return environ.get(PREFIX + name) or default
-
-        def get_int(name: str, default: int) -> int:
-            raw = environ.get(PREFIX + name)
-            if not raw:
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise ValueError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
-
-        instance = instance_path(environ)
-        broker = get("BROKER_URL", embedded_broker_url(instance) or FALLBACK_BROKER_URL)
-        return cls(
-            instance_path=instance,
-            broker_url=broker,
-            journal_url=get("JOURNAL_URL", broker),
-            database_url=get("DATABASE_URL", f"sqlite:///{instance / 'jobplatform.db'}"),
-            secret_key=environ.get(PREFIX + "SECRET_KEY") or None,
-            fub_base_url=get("FUB_BASE_URL", "https://api.followupboss.com/v1"),
-            # A registered FUB integration's X-System / X-System-Key (FUB doubles its limit).
-            fub_system=environ.get(PREFIX + "FUB_SYSTEM") or None,
-            fub_system_key=environ.get(PREFIX + "FUB_SYSTEM_KEY") or None,
-            rezen_arrakis_url=get(
-                "REZEN_ARRAKIS_URL", "https://arrakis.therealbrokerage.com/api/v1"
-            ),
-            rezen_yenta_url=get("REZEN_YENTA_URL", "https://yenta.therealbrokerage.com/api/v1"),
-            fub_sync_interval=get_int("FUB_SYNC_INTERVAL", 300),
-            rezen_sync_interval=get_int("REZEN_SYNC_INTERVAL", 900),
-            job_retention_days=get_int("JOB_RETENTION_DAYS", 30),
-            prune_interval=get_int("PRUNE_INTERVAL", 3600),
-            reap_interval=get_int("REAP_INTERVAL", 60),
-            import_max_bytes=get_int("IMPORT_MAX_BYTES", 5_000_000),
-            flower_url=_web_url(environ, "FLOWER_URL"),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of this process's environment, or of `environ` alone."""
+        try:
+            if environ is None or environ is os.environ:
+                return cls()
+            values = {name[len(PREFIX):].lower(): value for name, value in environ.items()
+                      if name.startswith(PREFIX) and value}
+            return _GivenSettings(**values)
+        except ValidationError as exc:
+            # One line naming each variable, rather than pydantic's report on fields.
+            problems = "; ".join(_problem(error) for error in exc.errors())
+            raise ValueError(problems) from None
 
     def flask_config(self) -> dict[str, object]:
         """The Flask config keys these settings map to."""
@@ -132,3 +144,14 @@ class Settings:
             # Anything much larger than an import is refused before it is read (413).
             "MAX_CONTENT_LENGTH": self.import_max_bytes + 1_000_000,
         }
+
+
+class _GivenSettings(Settings):
+    """Settings from the values given alone, not this process's environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

@@ -284,11 +284,9 @@ def test_the_dashboard_links_operators_to_flower(browser, web_with_flower, flowe
 
 
 def test_me_names_flower_to_operators_only(app, make_user, client):
-    import dataclasses
-
     settings = app.config["JOBPLATFORM_SETTINGS"]
-    app.config["JOBPLATFORM_SETTINGS"] = dataclasses.replace(
-        settings, flower_url="https://jobs.example.com/flower"
+    app.config["JOBPLATFORM_SETTINGS"] = settings.model_copy(
+        update={"flower_url": "https://jobs.example.com/flower"}
     )
     try:
         admin, agent = make_user(admin=True), make_user()
