@@ -127,7 +127,7 @@ def test_a_task_that_retries_then_succeeds(store, user_id, worker):
         "retry 1: ConnectionError: provider timeout 1",
         "retry 2: ConnectionError: provider timeout 2",
     ]
-    # The last error is kept on the job, as DESIGN.md says.
+    # The last error is kept on the job (docs/contracts.md "Statuses and lifecycle").
     assert job.error_message == "provider timeout 2"
 
 

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v2 (see DESIGN.md "HTTP API"); every call needs a bearer token."""
+"""The JSON API under /api/v2 (docs/contracts.md "HTTP API"); every call needs a bearer token."""
 
 from __future__ import annotations
 
