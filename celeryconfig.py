@@ -1,5 +1,7 @@
 """Celery settings for jobplatform, read from the environment (see jobplatform/config.py)."""
 
+from urllib.parse import quote, unquote, urlsplit
+
 from kombu import Queue
 
 from jobplatform import queues
@@ -9,8 +11,37 @@ _settings = Settings.from_env()
 
 broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": queues.visibility_timeout()}
+if broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ holds a delivered message until its ack and gives it to another consumer only
+    # when the channel closes, so it needs no visibility timeout. Its equivalent is the
+    # server's `consumer_timeout` (30 min by default), which closes the channel of a consumer
+    # holding an unacknowledged message longer: set it above the longest hard time limit
+    # (rabbitmq.conf: consumer_timeout = 3900000, i.e. queues.visibility_timeout() in ms), or
+    # an onboarding that runs past 30 minutes is handed to a second worker.
+    # No publisher confirms: RabbitMQ confirms a persistent message only once it is on disk,
+    # which would hold every `.delay()` for a disk flush (tens of milliseconds).
+    broker_transport_options: dict[str, object] = {}
+else:
+    broker_transport_options = {"visibility_timeout": queues.visibility_timeout()}
 jobplatform_journal_url = _settings.journal_url
+
+
+def _flower_broker_api(broker: str) -> str | None:
+    """The RabbitMQ management API Flower's broker view (`broker_api`) reads: the broker's
+    host and credentials on the management port; None for Redis, which Flower reads itself."""
+    if not broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return None
+    url = urlsplit(broker)
+    user, password = unquote(url.username or "guest"), unquote(url.password or "guest")
+    # The management plugin's default ports: 15672, and 15671 behind TLS.
+    scheme, port = ("https", 15671) if broker.startswith("amqps://") else ("http", 15672)
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"{scheme}://{credentials}@{url.hostname}:{port}/api/"
+
+
+# Flower (deploy/flowerconfig.py) passes this on as its `broker_api`; set it when the
+# management API is elsewhere than the broker's host on port 15672.
+jobplatform_flower_broker_api = _settings.flower_broker_api or _flower_broker_api(broker_url)
 
 task_queues = [Queue(name, routing_key=name) for name in queues.QUEUE_NAMES]
 task_default_queue = queues.DEFAULT_QUEUE

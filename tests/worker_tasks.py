@@ -42,7 +42,7 @@ class GateParams(BaseModel):
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"])
+    return redis.Redis.from_url(os.environ["JOBPLATFORM_JOURNAL_URL"])
 
 
 @celery.task(bind=True, name="jobplatform.general.test_steps", api_params=StepsParams)

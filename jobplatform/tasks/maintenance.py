@@ -23,7 +23,7 @@ from ..jobs.counts import CountKey, add_transition, apply_deltas, scopes_for
 from ..jobs.enqueue import EnqueueFailed, publish
 from ..jobs.files import job_file
 from ..jobs.journal import EntryKind, entry
-from ..jobs.lost_messages import CONFIRM_AFTER_SECONDS, LOST_AFTER, lost_pending_jobs
+from ..jobs.lost_messages import CONFIRM_AFTER_SECONDS, LOST_AFTER, MissingJob, lost_pending_jobs
 from ..jobs.minutes import KEEP_MINUTES, minute_of, prune_minutes
 from ..jobs.models import Job, JobEvent
 from ..jobs.status import ENDED, JobStatus
@@ -42,6 +42,7 @@ REAPER_LOCK = "jobplatform:reaper:lock"
 REAPER_LOCK_SECONDS = 300
 MAX_REPUBLISH = 3
 LOST_REASON = "its message was lost"
+PURGED_REASON = "purged"
 
 
 @celery.task(bind=True, name="jobplatform.general.prune_jobs")
@@ -107,15 +108,16 @@ def schedule_syncs(self: JobTask, provider: str) -> Outcome:
 @celery.task(bind=True, name="jobplatform.general.reap_jobs")
 def reap_jobs(self: JobTask, confirm_lost_after: float = CONFIRM_AFTER_SECONDS) -> Outcome:
     """Find jobs that would otherwise never end: processing on a worker that vanished, or
-    pending with no message left in the broker (see jobs/lost_messages.py)."""
+    pending with no message left in the broker, lost or purged (see jobs/lost_messages.py)."""
     reaped, rerun = _reap_vanished()
-    republished, given_up = _republish_lost(confirm_lost_after)
+    republished, given_up, purged = _republish_lost(confirm_lost_after)
     reaped += given_up
-    if not reaped + rerun + republished:
-        return Outcome({"reaped": 0, "rerun": 0, "republished": 0}, "No lost jobs")
-    return Outcome({"reaped": reaped, "rerun": rerun, "republished": republished},
-                   f"Ended {reaped:,} lost jobs, ran {rerun:,} again, "
-                   f"published {republished:,} lost messages again")
+    result = {"reaped": reaped, "rerun": rerun, "republished": republished, "purged": purged}
+    if not reaped + rerun + republished + purged:
+        return Outcome(result, "No lost jobs")
+    return Outcome(result, f"Ended {reaped:,} lost jobs, ran {rerun:,} again, "
+                           f"published {republished:,} lost messages again, "
+                           f"cancelled {purged:,} purged jobs")
 
 
 def _reap_vanished() -> tuple[int, int]:
@@ -158,31 +160,52 @@ def _reap_vanished() -> tuple[int, int]:
     return reaped, rerun
 
 
-def _republish_lost(confirm_after: float) -> tuple[int, int]:
+def _republish_lost(confirm_after: float) -> tuple[int, int, int]:
     """Publish again the pending jobs whose message the broker lost, or end in error those
     whose message was lost `MAX_REPUBLISH` times already (no worker takes it: a task no
-    worker knows, say). Returns (published again, ended)."""
+    worker knows, say); cancel those whose message was purged. Returns (published again,
+    ended, cancelled)."""
     client = celery.journal.client
     # One reaper at a time here: two would both find a job missing and both publish it.
     lock = client.lock(REAPER_LOCK, timeout=REAPER_LOCK_SECONDS)
     if not lock.acquire(blocking=False):
-        return 0, 0
+        return 0, 0, 0
     try:
         lost = lost_pending_jobs(db.session, celery, client, confirm_after=confirm_after,
                                  limit=REAP_LIMIT)
         if lost is None:
-            log.info("the broker is not Redis or holds too many messages to look through; "
-                     "pending jobs were not checked for lost messages")
-            return 0, 0
-        published = ended = 0
-        for job_id, task_name, user_id, params, _queue in lost:
-            outcome = _republish(job_id, task_name, user_id, params or {})
+            log.info("the broker could not be looked through (too many messages, a worker "
+                     "that did not answer, or not Redis or RabbitMQ); pending jobs were not "
+                     "checked for lost messages")
+            return 0, 0, 0
+        published = ended = cancelled = 0
+        for job in lost:
+            if job.purged:
+                cancelled += _cancel_purged(job)
+                continue
+            outcome = _republish(job.id, job.task, job.user_id, job.params or {})
             published += outcome == "published"
             ended += outcome == "ended"
-        return published, ended
+        return published, ended, cancelled
     finally:
         with contextlib.suppress(redis.exceptions.LockError):
             lock.release()
+
+
+def _cancel_purged(job: MissingJob) -> bool:
+    """End a job whose message was deleted from its queue undelivered (`celery purge`):
+    someone meant it not to run, so it is cancelled, never published again."""
+    connection = begin_write(db.session)
+    status = db.session.scalar(sa.select(Job.status).where(Job.id == job.id).with_for_update())
+    if status != JobStatus.PENDING:
+        db.session.rollback()
+        return False
+    # Should a copy of the message turn up after all, its task stops at its first check.
+    celery.journal.request_cancel(job.id)
+    apply_entries(connection, [entry(job.id, EntryKind.CANCELLED, actor="reaper",
+                                     reason=PURGED_REASON)])
+    db.session.commit()
+    return True
 
 
 def _republish(job_id: str, task_name: str, user_id: int | None,
