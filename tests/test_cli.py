@@ -439,7 +439,7 @@ def test_show_follow_shows_progress_until_the_job_completes(
         # The job as it was (running), then following: only now may it end.
         wait_for(lambda: "log\n" in printed, timeout=30, message="the job shown")
         assert "status    processing" in "".join(printed)
-        redis.Redis.from_url(os.environ["JOBPLATFORM_BROKER_URL"]).set(gate, 1)
+        redis.Redis.from_url(os.environ["JOBPLATFORM_JOURNAL_URL"]).set(gate, 1)
         assert follower.wait(timeout=30) == 0, follower.stderr.read()
     finally:
         if follower.poll() is None:

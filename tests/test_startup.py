@@ -24,6 +24,15 @@ class RecordingEnviron(dict):
     def __contains__(self, key):
         self.reads.append(key)
         return super().__contains__(key)
+    def items(self):  # reading them all (as pydantic-settings does) reads each
+        self.reads.extend(super().keys())
+        return super().items()
+    def keys(self):
+        self.reads.extend(super().keys())
+        return super().keys()
+    def __iter__(self):
+        self.reads.extend(super().keys())
+        return super().__iter__()
 
 os.environ = RecordingEnviron(os.environ)
 for name in sys.argv[1:]:
