@@ -1,11 +1,9 @@
 """Celery settings for jobplatform, read from the environment (see jobplatform/config.py)."""
 
-from urllib.parse import quote, unquote, urlsplit
-
 from kombu import Queue
 
 from jobplatform import queues
-from jobplatform.config import Settings
+from jobplatform.config import Settings, rabbitmq_management_url
 
 _settings = Settings.from_env()
 
@@ -26,22 +24,8 @@ else:
 jobplatform_journal_url = _settings.journal_url
 
 
-def _flower_broker_api(broker: str) -> str | None:
-    """The RabbitMQ management API Flower's broker view (`broker_api`) reads: the broker's
-    host and credentials on the management port; None for Redis, which Flower reads itself."""
-    if not broker.startswith(("amqp://", "amqps://", "pyamqp://")):
-        return None
-    url = urlsplit(broker)
-    user, password = unquote(url.username or "guest"), unquote(url.password or "guest")
-    # The management plugin's default ports: 15672, and 15671 behind TLS.
-    scheme, port = ("https", 15671) if broker.startswith("amqps://") else ("http", 15672)
-    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"{scheme}://{credentials}@{url.hostname}:{port}/api/"
-
-
-# Flower (deploy/flowerconfig.py) passes this on as its `broker_api`; set it when the
-# management API is elsewhere than the broker's host on port 15672.
-jobplatform_flower_broker_api = _settings.flower_broker_api or _flower_broker_api(broker_url)
+# Flower (deploy/flowerconfig.py) takes its `broker_api` from the same settings.
+jobplatform_flower_broker_api = _settings.flower_broker_api or rabbitmq_management_url(broker_url)
 
 task_queues = [Queue(name, routing_key=name) for name in queues.QUEUE_NAMES]
 task_default_queue = queues.DEFAULT_QUEUE

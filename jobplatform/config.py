@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -50,6 +50,21 @@ def load_or_create_secret_key(instance: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def rabbitmq_management_url(broker_url: str) -> str | None:
+    """The RabbitMQ management API of an AMQP broker URL (Flower's `broker_api`): the broker's
+    host and credentials on the management plugin's port; None for any other broker."""
+    if not broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return None
+    url = urlsplit(broker_url.split(";")[0])  # of failover URLs, the first
+    user, password = unquote(url.username or "guest"), unquote(url.password or "guest")
+    host = url.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    # The management plugin's default ports: 15672, and 15671 behind TLS.
+    scheme, port = ("https", 15671) if url.scheme == "amqps" else ("http", 15672)
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"{scheme}://{credentials}@{host}:{port}/api/"
 
 
 def _web_url(value: str | None, name: str) -> str | None:

@@ -24,7 +24,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from jobplatform.queues import QUEUE_NAMES
+from jobplatform.queues import QUEUE_NAMES, queue_for_task
 from jobplatform.topology import WORKER_GROUPS, WorkerGroup
 from tests.support import ROOT
 
@@ -478,3 +478,215 @@ def test_flower_is_behind_auth_and_keeps_its_history():
     assert [m["mountPath"] for m in container["volumeMounts"]] == ["/var/lib/jobplatform"]
     flower_unit = units()["jobplatform-flower.service"]["Service"]
     assert "/etc/jobplatform/flower.env" in flower_unit["EnvironmentFile"]
+
+
+def test_the_readme_asks_for_redis_with_an_append_only_file_where_it_is_not_configured():
+    readme = " ".join((DEPLOY / "README.md").read_text().split())
+    assert "`appendonly yes`" in readme
+    assert "docs/architecture.md" in readme
+
+
+# -- the job files the web and the general workers share ---------------------------------
+
+# The tasks that use job files in the instance folder: an import reads the CSV the web stored
+# in imports/, an export writes exports/<id>.csv for the web to serve, pruning deletes those.
+FILE_TASKS = (
+    "jobplatform.general.contacts_import",
+    "jobplatform.general.contacts_export",
+    "jobplatform.general.prune_jobs",
+)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """What a process has at its instance folder: `volume` names what is mounted there (None:
+    nothing, the container's own folder), `path` is that folder."""
+
+    path: str
+    volume: str | None
+    writable: bool
+
+
+def _uses_job_files(command: Command) -> bool:
+    """The web (stores imports, serves exports) and the workers of the file tasks' queues."""
+    if command.argv[0] == "gunicorn":
+        return True
+    if command.celery_sub == "worker":
+        queues = set(_option(command.argv, "-Q").split(","))
+        return bool(queues & {queue_for_task(name) for name in FILE_TASKS})
+    return False
+
+
+def _image_env() -> dict[str, str]:
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    return dict(
+        word.split("=", 1)
+        for line in re.findall(r"^ENV (.*)$", text, flags=re.M)
+        for word in shlex.split(line)
+    )
+
+
+def compose_instance_mounts(document: dict) -> dict[str, Mount]:
+    """For each service that uses job files: what it has at its JOBPLATFORM_INSTANCE_PATH."""
+    mounts = {}
+    for name, service in document["services"].items():
+        command = Command(f"compose.yaml: {name}", tuple(service.get("command", ())))
+        if service.get("image") != IMAGE or not _uses_job_files(command):
+            continue
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(e.split("=", 1) for e in environment)
+        path = {**_image_env(), **environment}["JOBPLATFORM_INSTANCE_PATH"]
+        mounts[name] = Mount(path, None, True)
+        for volume in service.get("volumes", []):
+            if isinstance(volume, str):
+                parts = volume.split(":")  # [source:]target[:mode]
+                source, target = (parts[0], parts[1]) if len(parts) > 1 else (None, parts[0])
+                kind = "bind" if source and source.startswith(("/", ".", "~")) else "volume"
+                read_only = len(parts) > 2 and "ro" in parts[2].split(",")
+            else:
+                source, target = volume.get("source"), volume["target"]
+                kind, read_only = volume["type"], volume.get("read_only", False)
+            if target.rstrip("/") != path.rstrip("/"):
+                continue
+            # An anonymous volume is the container's own.
+            if kind == "volume" and source:
+                assert source in (document.get("volumes") or {}), f"{name}: no volume {source}"
+            shared = f"{kind}:{source}" if source else None
+            mounts[name] = Mount(path, shared, not read_only)
+    return mounts
+
+
+def k8s_instance_mounts(docs: list[tuple[str, dict]]) -> dict[str, Mount]:
+    """For each Deployment's container that uses job files: what it has at its
+    JOBPLATFORM_INSTANCE_PATH. Only a PersistentVolumeClaim is one volume for every pod."""
+    config_maps = {d["metadata"]["name"]: d["data"] for _, d in docs if d["kind"] == "ConfigMap"}
+    mounts = {}
+    for _, doc in docs:
+        if doc["kind"] != "Deployment":
+            continue
+        pod = _pod_spec(doc)
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in pod["containers"]:
+            name = doc["metadata"]["name"]
+            if not _uses_job_files(Command(name, tuple(container["command"]))):
+                continue
+            env = _image_env()
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    env.update(config_maps[source["configMapRef"]["name"]])
+            env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+            path = env["JOBPLATFORM_INSTANCE_PATH"]
+            mounts[name] = Mount(path, None, True)
+            for mount in container.get("volumeMounts", []):
+                if mount["mountPath"].rstrip("/") != path.rstrip("/"):
+                    continue
+                volume = volumes[mount["name"]]
+                claim = volume.get("persistentVolumeClaim")
+                shared = None
+                if claim:
+                    shared = f"persistentVolumeClaim:{claim['claimName']}"
+                    if mount.get("subPath"):
+                        shared += f":{mount['subPath']}"
+                writable = not mount.get("readOnly") and not (claim or {}).get("readOnly")
+                mounts[name] = Mount(path, shared, writable)
+    return mounts
+
+
+def test_the_web_and_the_general_workers_share_the_instance_folder():
+    """An uploaded CSV is stored by the web in <instance>/imports/ and read by a general
+    worker, which writes <instance>/exports/<id>.csv for the web to serve
+    (GET /api/v2/jobs/<id>/file): both mount one volume, read-write, at the path their
+    JOBPLATFORM_INSTANCE_PATH names."""
+    from jobplatform import celery
+
+    celery.loader.import_default_modules()
+    assert set(FILE_TASKS) <= set(celery.tasks)
+    assert {queue_for_task(name) for name in FILE_TASKS} == {"general"}
+
+    in_compose = compose_instance_mounts(compose())
+    assert set(in_compose) == {"web", "worker-general"}
+    [volume] = {m.volume for m in in_compose.values()}
+    assert volume is not None, in_compose
+    assert volume.startswith("volume:"), in_compose
+    assert all(m.writable and m.path == "/var/lib/jobplatform" for m in in_compose.values())
+
+    in_k8s = k8s_instance_mounts(manifests())
+    assert set(in_k8s) == {"jobplatform-web", "jobplatform-worker-general"}
+    [volume] = {m.volume for m in in_k8s.values()}
+    assert volume is not None, in_k8s
+    assert all(m.writable and m.path == "/var/lib/jobplatform" for m in in_k8s.values())
+    # Web and worker pods run on any node, several of each: every node mounts it read-write.
+    [claim] = [
+        doc
+        for _, doc in manifests()
+        if doc["kind"] == "PersistentVolumeClaim"
+        and doc["metadata"]["name"] == volume.split(":")[1]
+    ]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    readme = " ".join((DEPLOY / "README.md").read_text().split())
+    assert "ReadWriteMany" in readme
+
+    # systemd: one machine's folder, which both units are told of by the same file.
+    parsed = units()
+    for unit in ("jobplatform-web.service", "jobplatform-worker-general.service"):
+        assert parsed[unit]["Service"]["EnvironmentFile"] == "/etc/jobplatform/jobplatform.env"
+    env_file = (SYSTEMD / "jobplatform.env").read_text()
+    assert "\nJOBPLATFORM_INSTANCE_PATH=/var/lib/jobplatform\n" in env_file
+
+    # The check sees a worker with a folder of its own.
+    alone = copy.deepcopy(compose())
+    del alone["services"]["worker-general"]["volumes"]
+    assert compose_instance_mounts(alone)["worker-general"].volume is None
+    alone = copy.deepcopy(manifests())
+    for _, doc in alone:
+        if doc["metadata"]["name"] == "jobplatform-worker-general" and doc["kind"] == "Deployment":
+            _pod_spec(doc)["volumes"][0] = {"name": "files", "emptyDir": {}}
+    assert k8s_instance_mounts(alone)["jobplatform-worker-general"].volume is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "broker_api"),
+    [
+        ({"JOBPLATFORM_BROKER_URL": "amqp://u:p@rabbit:5672//"}, "http://u:p@rabbit:15672/api/"),
+        (
+            {"JOBPLATFORM_BROKER_URL": "amqps://ops%40x:p%2Fw@rabbit.example.com:5671/jobs"},
+            "https://ops%40x:p%2Fw@rabbit.example.com:15671/api/",
+        ),
+        (
+            {
+                "JOBPLATFORM_BROKER_URL": "amqp://u:p@rabbit:5672//",
+                "JOBPLATFORM_FLOWER_BROKER_API": "http://admin:pw@mgmt.internal:8080/api/",
+            },
+            "http://admin:pw@mgmt.internal:8080/api/",
+        ),
+        ({"JOBPLATFORM_BROKER_URL": "redis://redis:6379/0"}, None),
+    ],
+    ids=["amqp", "amqps", "setting-wins", "redis"],
+)
+def test_flower_reads_the_broker_api_from_the_platform_settings(
+    environment, broker_api, monkeypatch, tmp_path
+):
+    import runpy
+
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:a-pass")
+    monkeypatch.setenv("JOBPLATFORM_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.delenv("JOBPLATFORM_FLOWER_BROKER_API", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    config = runpy.run_path(str(DEPLOY / "flowerconfig.py"))
+    assert config.get("broker_api") == broker_api
+
+
+def test_the_management_url_of_a_broker_url():
+    from jobplatform.config import rabbitmq_management_url
+
+    assert rabbitmq_management_url("pyamqp://rabbit") == "http://guest:guest@rabbit:15672/api/"
+    assert rabbitmq_management_url("amqp://") == "http://guest:guest@localhost:15672/api/"
+    assert rabbitmq_management_url("amqp://u:p@[fd00::1]:5672//") == (
+        "http://u:p@[fd00::1]:15672/api/"
+    )
+    assert rabbitmq_management_url("amqp://u:p@a:5672//;amqp://u:p@b:5672//") == (
+        "http://u:p@a:15672/api/"
+    )
+    assert rabbitmq_management_url("rediss://redis:6380/0") is None
