@@ -20,7 +20,8 @@ run: $(STAMP)
 # current pins are kept where they still fit (pip-compile prefers what the file holds).
 lock: $(STAMP)
 	$(BIN)/pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-header --allow-unsafe \
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-header --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links \
 	  --output-file constraints.txt setup.cfg
 
 # The browser tests drive Debian's chromium (never a downloaded one): installed here when it
