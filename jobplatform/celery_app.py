@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
@@ -13,6 +14,7 @@ from .jobs.journal import Journal, connect
 from .jobs.tracking import Tracker
 
 if TYPE_CHECKING:
+    from celery.worker import WorkController
     from flask import Flask
 
 TASK_MODULES = ["jobplatform.tasks"]
@@ -27,13 +29,17 @@ class JobPlatformCelery(Celery):
         self._flask_app: Flask | None = None
         self._journal: Journal | None = None
         self._journal_pid: int | None = None
+        # A threads pool's tasks start together: one of them builds, the others wait.
+        self._build_lock = threading.Lock()
 
     @property
     def flask_app(self) -> Flask:
         if self._flask_app is None:
-            from .app import create_app
+            with self._build_lock:
+                if self._flask_app is None:
+                    from .app import create_app
 
-            self._flask_app = create_app()
+                    self._flask_app = create_app()
         return self._flask_app
 
     def init_app(self, app: Flask) -> None:
@@ -54,8 +60,10 @@ class JobPlatformCelery(Celery):
     def journal(self) -> Journal:
         # One client per process: a forked pool process must not share its parent's sockets.
         if self._journal is None or self._journal_pid != os.getpid():
-            self._journal = Journal(connect(self.conf.jobplatform_journal_url))
-            self._journal_pid = os.getpid()
+            with self._build_lock:
+                if self._journal is None or self._journal_pid != os.getpid():
+                    self._journal = Journal(connect(self.conf.jobplatform_journal_url))
+                    self._journal_pid = os.getpid()
         return self._journal
 
 
@@ -66,7 +74,32 @@ celery.config_from_object("celeryconfig")
 Tracker(celery).connect()
 
 
+def celery_init_app(app: Flask) -> JobPlatformCelery:
+    """Flask's Celery pattern: Celery becomes the app's extension, and tasks run in the app
+    (unless this process has one for them already)."""
+    celery.init_app(app)
+    return celery
+
+
 @signals.worker_process_init.connect(weak=False)
 def enter_app_context(**_: object) -> None:
-    """A pool process runs its tasks in one Flask app context (see JobTask.__call__)."""
+    """A prefork (or solo) pool process runs its tasks in one Flask app context; a threads
+    pool's thread enters its own on its first task (see JobTask.__call__)."""
     celery.flask_app.app_context().push()
+
+
+@signals.worker_init.connect(weak=False)
+def build_for_threads(sender: WorkController, **_: object) -> None:
+    """A threads (or gevent) pool runs all of its `-c N` tasks in this process, each with a
+    database session of its own: build the Flask app now with a connection for each."""
+    pool = sender.pool_cls
+    name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    if not any(kind in name for kind in ("thread", "gevent", "eventlet")):
+        return  # prefork builds the app in each pool process, after the fork
+    from .app import create_app
+    from .config import Settings
+    from .database import engine_options
+
+    options = {**engine_options(Settings.from_env().database_url),
+               "pool_size": max(5, int(sender.concurrency or 0)), "max_overflow": 10}
+    celery.init_app(create_app({"SQLALCHEMY_ENGINE_OPTIONS": options}))

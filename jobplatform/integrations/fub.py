@@ -11,15 +11,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import redis
 
 from .dates import fub_timestamp
 from .errors import ProviderError
 from .http import DEFAULT_TIMEOUT, ProviderClient, ProviderHttp, RetryPolicy
+from .ratelimit import SharedRateLimit
 
 FUB_BASE_URL = "https://api.followupboss.com/v1"
 PAGE_LIMIT = 100
 PROVIDER = "FUB"
 AUTH_MESSAGES = {401: "FUB rejected the API key", 403: "FUB account is not active (403)"}
+# Requests per 10 s window for a registered system (X-System headers); half without. Assumed
+# until FUB's X-RateLimit-Limit says otherwise.
+SYSTEM_RATE_LIMIT = 250
 
 
 @dataclass(frozen=True)
@@ -50,23 +55,50 @@ class FubClient(ProviderClient):
 
     `system`/`system_key` identify a registered integration (FUB doubles its rate limit for
     them). Lists are generators of pages: stop iterating and no further page is fetched.
+    With `shared_limit` (a Redis), every client of the same key shares one rate-limit window
+    (see ratelimit.py), so concurrent syncs of one account stay under FUB's limit together.
     """
 
-    def __init__(self, api_key: str, base_url: str = FUB_BASE_URL, *,
-                 system: str | None = None, system_key: str | None = None,
-                 timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None, pace: bool = True,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = FUB_BASE_URL,
+        *,
+        system: str | None = None,
+        system_key: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        pace: bool = True,
+        shared_limit: redis.Redis | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         if not api_key:
             raise ValueError("a FUB API key is required")
         self.base_url = base_url.rstrip("/")
         headers = {"X-System": system, "X-System-Key": system_key} if system and system_key else {}
-        self._http = ProviderHttp(PROVIDER, secret=api_key, auth=(api_key, ""), headers=headers,
-                                  timeout=timeout, retry=retry, pace=pace,
-                                  auth_messages=AUTH_MESSAGES, error_detail=error_detail,
-                                  clock=clock, sleep=sleep, rng=rng)
+        limiter = (
+            SharedRateLimit(shared_limit, PROVIDER, api_key, sleep=sleep, rng=rng)
+            if shared_limit is not None
+            else None
+        )
+        self._http = ProviderHttp(
+            PROVIDER,
+            secret=api_key,
+            auth=(api_key, ""),
+            headers=headers,
+            timeout=timeout,
+            retry=retry,
+            pace=pace,
+            auth_messages=AUTH_MESSAGES,
+            error_detail=error_detail,
+            limiter=limiter,
+            default_limit=SYSTEM_RATE_LIMIT if headers else SYSTEM_RATE_LIMIT // 2,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+        )
 
     def __repr__(self) -> str:
         return f"<FubClient {self.base_url}>"
@@ -75,32 +107,55 @@ class FubClient(ProviderClient):
         """The user the key belongs to."""
         body = self._http.get_json(f"{self.base_url}/me")
         if not isinstance(body, dict) or "id" not in body:
-            raise ProviderError(PROVIDER, 200, urlsplit(self.base_url).path + "/me",
-                                "FUB answered /me without a user id")
+            raise ProviderError(
+                PROVIDER,
+                200,
+                urlsplit(self.base_url).path + "/me",
+                "FUB answered /me without a user id",
+            )
         return body
 
-    def people(self, *, updated_after: datetime | str | None = None,
-               updated_before: datetime | str | None = None, sort: str | None = None,
-               include_trash: bool = False, fields: str | None = "allFields",
-               limit: int = PAGE_LIMIT, filters: Mapping[str, Any] | None = None,
-               resume: str | None = None) -> Iterator[FubPage]:
+    def people(
+        self,
+        *,
+        updated_after: datetime | str | None = None,
+        updated_before: datetime | str | None = None,
+        sort: str | None = None,
+        include_trash: bool = False,
+        fields: str | None = "allFields",
+        limit: int = PAGE_LIMIT,
+        filters: Mapping[str, Any] | None = None,
+        resume: str | None = None,
+    ) -> Iterator[FubPage]:
         """Pages of people. For an incremental sync walk `sort="-updated"` and stop once past
         the cursor (`updatedAfter` is reported unreliable on /people)."""
         params = {
             "updatedAfter": fub_timestamp(updated_after) if updated_after else None,
             "updatedBefore": fub_timestamp(updated_before) if updated_before else None,
-            "sort": sort, "fields": fields, "includeTrash": "true" if include_trash else None,
+            "sort": sort,
+            "fields": fields,
+            "includeTrash": "true" if include_trash else None,
             **(filters or {}),
         }
         return self.pages("people", params, limit=limit, resume=resume)
 
-    def deals(self, *, sort: str | None = None, include_archived: bool = False,
-              include_deleted: bool = False, limit: int = PAGE_LIMIT,
-              filters: Mapping[str, Any] | None = None,
-              resume: str | None = None) -> Iterator[FubPage]:
+    def deals(
+        self,
+        *,
+        sort: str | None = None,
+        include_archived: bool = False,
+        include_deleted: bool = False,
+        limit: int = PAGE_LIMIT,
+        filters: Mapping[str, Any] | None = None,
+        resume: str | None = None,
+    ) -> Iterator[FubPage]:
         """Pages of deals. Deals may lack `updated`, so a sync cannot rely on it."""
-        params = {"sort": sort, "includeArchived": 1 if include_archived else None,
-                  "includeDeleted": 1 if include_deleted else None, **(filters or {})}
+        params = {
+            "sort": sort,
+            "includeArchived": 1 if include_archived else None,
+            "includeDeleted": 1 if include_deleted else None,
+            **(filters or {}),
+        }
         return self.pages("deals", params, limit=limit, resume=resume)
 
     def users(self) -> list[dict[str, Any]]:
@@ -112,8 +167,14 @@ class FubClient(ProviderClient):
     def stages(self) -> list[dict[str, Any]]:
         return [r for page in self.pages("stages") for r in page.records]
 
-    def pages(self, collection: str, params: Mapping[str, Any] | None = None, *,
-              limit: int = PAGE_LIMIT, resume: str | None = None) -> Iterator[FubPage]:
+    def pages(
+        self,
+        collection: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int = PAGE_LIMIT,
+        resume: str | None = None,
+    ) -> Iterator[FubPage]:
         """Pages of any list, following `nextLink` (or `next`), never deep offsets.
 
         `resume` is a page's `checkpoint` (a `next` token or a nextLink URL) from an earlier
@@ -125,8 +186,9 @@ class FubClient(ProviderClient):
         query["limit"] = limit
         return self._walk(collection, query, resume)
 
-    def _walk(self, collection: str, query: dict[str, Any],
-              resume: str | None) -> Iterator[FubPage]:
+    def _walk(
+        self, collection: str, query: dict[str, Any], resume: str | None
+    ) -> Iterator[FubPage]:
         url, params = self._start(collection, query, resume)
         seen: set[str] = set()
         while True:
@@ -136,13 +198,18 @@ class FubClient(ProviderClient):
             if page.checkpoint is None:
                 return
             if page.checkpoint in seen:
-                raise ProviderError(PROVIDER, 200, urlsplit(url).path,
-                                    f"FUB repeated a page token on /{collection}; stopping")
+                raise ProviderError(
+                    PROVIDER,
+                    200,
+                    urlsplit(url).path,
+                    f"FUB repeated a page token on /{collection}; stopping",
+                )
             seen.add(page.checkpoint)
             url, params = self._start(collection, query, page.next_link or page.next)
 
-    def _start(self, collection: str, query: dict[str, Any],
-               marker: str | None) -> tuple[str, dict[str, Any] | None]:
+    def _start(
+        self, collection: str, query: dict[str, Any], marker: str | None
+    ) -> tuple[str, dict[str, Any] | None]:
         """The request for the page a marker (token or link) points at, or the first page."""
         collection_url = f"{self.base_url}/{collection}"
         if not marker:
@@ -161,8 +228,12 @@ class FubClient(ProviderClient):
     @staticmethod
     def _page(collection: str, body: Any, url: str) -> FubPage:
         if not isinstance(body, dict) or not isinstance(body.get(collection, []), list):
-            raise ProviderError(PROVIDER, 200, urlsplit(url).path,
-                                f"FUB answered /{collection} without a '{collection}' list")
+            raise ProviderError(
+                PROVIDER,
+                200,
+                urlsplit(url).path,
+                f"FUB answered /{collection} without a '{collection}' list",
+            )
         meta = body.get("_metadata") or {}
         return FubPage(
             collection=collection,

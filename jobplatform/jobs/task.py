@@ -56,12 +56,17 @@ class JobTask(Task):
         return self.job_type or self.name.rsplit(".", 1)[-1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Pool processes enter the Flask app context once (celery_app.py) rather than once per
-        # task, which costs a worker about a tenth of its throughput on short jobs; each task
-        # still gets a fresh database session. Keep per-task state out of `flask.g`.
+        # A worker enters the Flask app context once per prefork pool process (celery_app.py)
+        # or per threads-pool thread (here, on its first task), not once per task, which costs
+        # a worker about a tenth of its throughput on short jobs. Flask keeps the context per
+        # thread, and Flask-SQLAlchemy a session per context, so every thread has its own
+        # session, and each task still starts with a fresh one. Keep per-task state out of
+        # `flask.g`, which lives as long as the context.
         if not has_app_context():
-            with self.app.flask_app.app_context():
-                return self.__call__(*args, **kwargs)
+            if self.request.called_directly or self.request.is_eager:
+                with self.app.flask_app.app_context():
+                    return self.__call__(*args, **kwargs)
+            self.app.flask_app.app_context().push()  # for the rest of this thread's life
         try:
             if _task_stack.top is self and not self.request.called_directly:
                 # Celery's tracer has pushed this task and its request already; Task.__call__
@@ -87,8 +92,12 @@ class JobTask(Task):
         """Report how far the job is ("234 of 567 transactions"); also checks for cancel."""
         state = self._job_state()
         now = monotonic()
-        state["progress"] = {"current": current, "total": total, "unit": unit,
-                             "rate": _rate(state, current, unit, now)}
+        state["progress"] = {
+            "current": current,
+            "total": total,
+            "unit": unit,
+            "rate": _rate(state, current, unit, now),
+        }
         if message is not None:
             state["progress"]["message"] = message
         finished = total is not None and current >= total
@@ -103,8 +112,11 @@ class JobTask(Task):
         state["log_lines"] += 1
         if state["log_lines"] > LOG_LINES_PER_JOB:
             if state["log_lines"] == LOG_LINES_PER_JOB + 1:
-                self._record(EntryKind.LOG, level="WARNING",
-                             message=f"log truncated after {LOG_LINES_PER_JOB} lines")
+                self._record(
+                    EntryKind.LOG,
+                    level="WARNING",
+                    message=f"log truncated after {LOG_LINES_PER_JOB} lines",
+                )
             return
         self._record(EntryKind.LOG, level=level.upper(), message=str(message))
 
@@ -118,8 +130,14 @@ class JobTask(Task):
         if self.request.id and self.app.journal.cancel_requested(self.request.id):
             raise JobCancelled("cancelled on request")
 
-    def retry(self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
-              *rest: Any, **options: Any) -> Any:
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        *rest: Any,
+        **options: Any,
+    ) -> Any:
         """Celery's retry, remembering the error so the job's history says why it retried."""
         cause = exc if exc is not None else sys.exc_info()[1]
         if cause is not None:
@@ -149,8 +167,14 @@ class JobTask(Task):
         request = self.request
         state = getattr(request, "jobplatform_state", None)
         if state is None:
-            state = {"progress": None, "progress_sent": 0.0, "cancel_checked": 0.0, "log_lines": 0,
-                     "phase": None, "samples": deque()}
+            state = {
+                "progress": None,
+                "progress_sent": 0.0,
+                "cancel_checked": 0.0,
+                "log_lines": 0,
+                "phase": None,
+                "samples": deque(),
+            }
             request.jobplatform_state = state
         return state
 

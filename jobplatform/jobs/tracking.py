@@ -65,8 +65,12 @@ class Tracker:
         signals.task_success.connect(self.on_success, weak=False)
         signals.task_failure.connect(self.on_failure, weak=False)
         signals.task_revoked.connect(self.on_revoked, weak=False)
+        signals.task_unknown.connect(self.on_dropped, weak=False)
+        signals.task_rejected.connect(self.on_dropped, weak=False)
         signals.worker_process_init.connect(self.on_worker_process_start, weak=False)
-        signals.worker_init.connect(self.on_worker_process_start, weak=False)
+        # A threads pool runs tasks in the worker's own process, whose logging Celery sets up
+        # (dropping the root logger's handlers) after `worker_init`: capture after that.
+        signals.after_setup_task_logger.connect(self.on_worker_process_start, weak=False)
 
     def on_publish(self, sender: str | None = None, body: Any = None, routing_key: str = "",
                    headers: dict | None = None, **_: Any) -> None:
@@ -153,15 +157,28 @@ class Tracker:
                    **_: Any) -> None:
         if request is None or sender is None or not is_tracked(sender.name):
             return
+        worker = f"worker:{request.hostname}"
+        # Only a `revoke` control command (`celery control revoke`, Flower, or the API's
+        # cancel, which records its own actor first) puts an id in a worker's revoked set.
+        actor = worker if expired else f"celery control revoke (seen by {worker})"
         if expired:
             reason = "expired before it ran"
         elif terminated:
             reason = f"revoked and terminated (signal {signum})"
         else:
             reason = "revoked"
-        self.app.journal.append(entry(
-            request.id, EntryKind.CANCELLED, actor=f"worker:{request.hostname}", reason=reason,
-        ))
+        self.app.journal.append(entry(request.id, EntryKind.CANCELLED, actor=actor,
+                                      reason=reason))
+
+    def on_dropped(self, sender: Any = None, message: Any = None, id: str | None = None,
+                   **_: Any) -> None:
+        """A worker threw away a job's message unrun (a task it does not know, a message it
+        cannot decode): the job is lost, not purged, so the reaper publishes it again."""
+        from .lost_messages import mark_dropped
+
+        job_id = id or (getattr(message, "headers", None) or {}).get("id")
+        if job_id:
+            mark_dropped(self.app.journal.client, str(job_id))
 
     def on_worker_process_start(self, **_: Any) -> None:
         capture_task_logging()

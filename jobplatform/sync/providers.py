@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from flask import current_app
 
 from ..config import Settings
@@ -22,15 +23,21 @@ def api_key(integration: Integration) -> str:
     return crypto.decrypt(current_app.config["SECRET_KEY"], integration.api_key_encrypted)
 
 
+def _shared_limit() -> redis.Redis:
+    """Where every process keeps the providers' rate-limit windows: the journal's Redis."""
+    return current_app.extensions["celery"].journal.client
+
+
 def fub_client(key: str) -> FubClient:
     settings = _settings()
     return FubClient(key, settings.fub_base_url, system=settings.fub_system,
-                     system_key=settings.fub_system_key)
+                     system_key=settings.fub_system_key, shared_limit=_shared_limit())
 
 
 def rezen_client(key: str) -> RezenClient:
     settings = _settings()
-    return RezenClient(key, settings.rezen_arrakis_url, settings.rezen_yenta_url)
+    return RezenClient(key, settings.rezen_arrakis_url, settings.rezen_yenta_url,
+                       shared_limit=_shared_limit())
 
 
 def client_for(provider: str, key: str) -> FubClient | RezenClient:
