@@ -1,4 +1,5 @@
-"""The Celery app that `celery -A jobplatform` finds; its settings come from celeryconfig.py."""
+"""The Celery app that `celery -A jobplatform` finds, made once by `create_celery`; its
+settings come from celeryconfig.py."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class JobPlatformCelery(Celery):
                 if self._flask_app is None:
                     from .app import create_app
 
-                    self._flask_app = create_app()
+                    self._flask_app = create_app(web=False)  # a worker serves no requests
         return self._flask_app
 
     def init_app(self, app: Flask) -> None:
@@ -67,11 +68,19 @@ class JobPlatformCelery(Celery):
         return self._journal
 
 
-celery = JobPlatformCelery(
-    "jobplatform", task_cls="jobplatform.jobs.task:JobTask", include=TASK_MODULES
-)
-celery.config_from_object("celeryconfig")
-Tracker(celery).connect()
+def create_celery() -> JobPlatformCelery:
+    """The platform's Celery app: its settings from celeryconfig.py (read when first used,
+    not on import) and the tracker connected to its signals."""
+    app = JobPlatformCelery(
+        "jobplatform", task_cls="jobplatform.jobs.task:JobTask", include=TASK_MODULES
+    )
+    app.config_from_object("celeryconfig")
+    Tracker(app).connect()
+    return app
+
+
+#: The one app: `celery -A jobplatform` finds it, every task is registered on it.
+celery = create_celery()
 
 
 def celery_init_app(app: Flask) -> JobPlatformCelery:
@@ -102,4 +111,4 @@ def build_for_threads(sender: WorkController, **_: object) -> None:
 
     options = {**engine_options(Settings.from_env().database_url),
                "pool_size": max(5, int(sender.concurrency or 0)), "max_overflow": 10}
-    celery.init_app(create_app({"SQLALCHEMY_ENGINE_OPTIONS": options}))
+    celery.init_app(create_app({"SQLALCHEMY_ENGINE_OPTIONS": options}, web=False))

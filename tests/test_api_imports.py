@@ -35,7 +35,9 @@ def test_a_good_file_is_imported_through_its_steps(client, make_user, store, wor
 
     assert response.status_code == 202
     job = response.json
-    assert (job["type"], job["queue"], job["status"]) == ("contacts_import", "general", "pending")
+    assert (job["type"], job["queue"]) == ("contacts_import", "general")
+    # Read back after the publish: a quick worker may have started it already.
+    assert job["status"] in ("pending", "processing")
     done = store.wait_status(job["id"], "complete", process=worker)
     assert done.summary == "Imported 3 contacts"
     assert done.result["created"] == 3

@@ -53,6 +53,8 @@ def thread_worker(
             "jobplatform",
             "worker",
             *group.celery_args(),
+            "-I",
+            "tests.worker_tasks",
             "-l",
             "info",
             "--without-mingle",
@@ -249,3 +251,16 @@ def test_the_worker_command_lines_come_from_the_topology() -> None:
     general = GENERAL_WORKERS.celery_args(concurrency=3)
     assert general[general.index("-P") + 1] == "prefork"
     assert general[general.index("-c") + 1] == "3"
+
+
+def test_a_soft_time_limit_holds_on_the_threads_pool(thread_worker, store, user_id):
+    """Celery's threads pool enforces no time limits; a job's own steps do."""
+    from tests import worker_tasks
+
+    result = worker_tasks.sleep.apply_async(
+        kwargs={"user_id": user_id, "seconds": 60}, queue=QUEUE, soft_time_limit=1
+    )
+
+    job = store.wait_status(result.id, "error", timeout=30, process=thread_worker)
+    assert job.error_type == "SoftTimeLimitExceeded"
+    assert (job.finished_at - job.started_at).total_seconds() < 10

@@ -22,7 +22,7 @@ from ..database import begin_write
 from ..embedded import EmbeddedRedis
 from ..extensions import db
 from ..supervisor import Supervisor
-from ..topology import GENERAL_WORKERS, SYNC_WORKERS
+from ..topology import GENERAL_WORKERS, SYNC_WORKERS, WORKER_GROUPS
 from ..users.tokens import FIRST_ADMIN_EMAIL, create_first_admin
 from .ports import ensure_port_free
 
@@ -68,7 +68,7 @@ def platform_options(command: click.Command) -> click.Command:
                 "--sync-threads",
                 default=SYNC_WORKERS.concurrency,
                 show_default=True,
-                help="Threads of the sync worker (the FUB and reZEN queues).",
+                help="Threads of each sync worker (the FUB and reZEN queues).",
             ),
             click.option(
                 "--log-to-terminal",
@@ -107,9 +107,16 @@ def platform_commands(options: PlatformOptions, settings: Settings) -> list[Comm
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "jobplatform"]
     worker = [*celery, "worker", "-l", "info"]
+    syncs = [
+        (
+            SYNC_WORKERS.node(copy),
+            [*worker, *SYNC_WORKERS.celery_args(concurrency=options.sync_threads, copy=copy)],
+        )
+        for copy in range(1, SYNC_WORKERS.processes + 1)
+    ]
     commands = [
         ("applier", [python, "-m", "jobplatform", "applier"]),
-        ("sync", [*worker, *SYNC_WORKERS.celery_args(concurrency=options.sync_threads)]),
+        *syncs,
         ("general", [*worker, *GENERAL_WORKERS.celery_args(concurrency=options.concurrency)]),
         (
             "beat",
@@ -160,9 +167,14 @@ def platform_commands(options: PlatformOptions, settings: Settings) -> list[Comm
     return commands
 
 
+WORKER_NAMES = frozenset(
+    group.node(copy) for group in WORKER_GROUPS for copy in range(1, group.processes + 1)
+)
+
+
 def stop_timeout(name: str) -> float:
     """A worker gets a minute to finish its running jobs; the rest stop at once."""
-    return 60.0 if name in (SYNC_WORKERS.name, GENERAL_WORKERS.name) else 20.0
+    return 60.0 if name in WORKER_NAMES else 20.0
 
 
 def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:

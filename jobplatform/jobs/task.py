@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from celery import Task
 from celery._state import _task_stack  # the thread's current task, as Celery keeps it
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from flask import has_app_context
 from pydantic import BaseModel
 
@@ -67,6 +67,7 @@ class JobTask(Task):
                 with self.app.flask_app.app_context():
                     return self.__call__(*args, **kwargs)
             self.app.flask_app.app_context().push()  # for the rest of this thread's life
+        self.request.jobplatform_started = monotonic()  # for the time limit on threads
         try:
             if _task_stack.top is self and not self.request.called_directly:
                 # Celery's tracer has pushed this task and its request already; Task.__call__
@@ -121,12 +122,17 @@ class JobTask(Task):
         self._record(EntryKind.LOG, level=level.upper(), message=str(message))
 
     def check_cancelled(self) -> None:
-        """Raise JobCancelled if someone asked this job to stop; call it between steps."""
+        """Raise JobCancelled if someone asked this job to stop; call it between steps. Past
+        its soft time limit, raise SoftTimeLimitExceeded: a threads pool enforces no time
+        limits, so there they hold at every step (prefork's signal comes first anyway)."""
         state = self._job_state()
         now = monotonic()
         if now - state["cancel_checked"] < self.cancel_check_interval:
             return
         state["cancel_checked"] = now
+        soft_limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
+        if soft_limit and now - state["started"] > soft_limit:
+            raise SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
         if self.request.id and self.app.journal.cancel_requested(self.request.id):
             raise JobCancelled("cancelled on request")
 
@@ -171,6 +177,7 @@ class JobTask(Task):
                 "progress": None,
                 "progress_sent": 0.0,
                 "cancel_checked": 0.0,
+                "started": getattr(request, "jobplatform_started", None) or monotonic(),
                 "log_lines": 0,
                 "phase": None,
                 "samples": deque(),
