@@ -76,11 +76,13 @@ class Tracker:
                    headers: dict | None = None, **_: Any) -> None:
         headers = headers or {}
         task_name = headers.get("task") or sender or ""
-        if not is_tracked(task_name) or headers.get(RECORDED_HEADER):
+        retries = int(headers.get("retries") or 0)
+        # A retry carries the first publish's headers, "already recorded" included; its
+        # going back to pending is news all the same.
+        if not is_tracked(task_name) or (headers.get(RECORDED_HEADER) and not retries):
             return
         args, kwargs = (body[0], body[1]) if isinstance(body, list | tuple) else ((), {})
         kwargs = kwargs if isinstance(kwargs, dict) else {}
-        retries = int(headers.get("retries") or 0)
         fields: dict[str, Any] = {
             "task": task_name,
             "type": job_type_for(self.app, task_name),
