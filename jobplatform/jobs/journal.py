@@ -100,8 +100,8 @@ def connect(url: str) -> redis.Redis:
 class Journal:
     """Appends entries to the stream over a connection of its own, and never raises.
 
-    A process runs one task at a time, so it talks to its connection directly rather than
-    through the pool, which costs less per entry. With `wait=False` an entry is written to the
+    A process talks to its one connection directly rather than through redis-py's pool, which
+    costs less per entry; a threads pool's tasks share it under a lock. With `wait=False` an entry is written to the
     socket and its reply read later (with the next entry, or by the background flush): the
     task does not wait a round trip, and once written the bytes reach Redis even if the process
     is killed. Entries are kept until Redis confirms them, and on any error sent again, in
