@@ -101,11 +101,11 @@ class Journal:
     """Appends entries to the stream over a connection of its own, and never raises.
 
     A process talks to its one connection directly rather than through redis-py's pool, which
-    costs less per entry; a threads pool's tasks share it under a lock. With `wait=False` an entry is written to the
-    socket and its reply read later (with the next entry, or by the background flush): the
-    task does not wait a round trip, and once written the bytes reach Redis even if the process
-    is killed. Entries are kept until Redis confirms them, and on any error sent again, in
-    order; a repeat is harmless, since the applier folds repeats away.
+    costs less per entry; a threads pool's tasks share it under a lock. With `wait=False` an
+    entry is written to the socket and its reply read later (with the next entry, or by the
+    background flush): the task does not wait a round trip, and once written the bytes reach
+    Redis even if the process is killed. Entries are kept until Redis confirms them, and on any
+    error sent again, in order; a repeat is harmless, since the applier folds repeats away.
 
     `hold` keeps a job's `processing` entry for a moment: if the job's next entry comes within
     it (a short task finishing), the start travels inside that entry, so a short job costs one
