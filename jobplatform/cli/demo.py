@@ -7,6 +7,7 @@ CSV through the HTTP API, so every job it shows took the path a real one takes.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import sys
@@ -202,14 +203,7 @@ def expect_accepted(answer: httpx.Response, what: str) -> None:
 
 @click.command()
 @platform_options
-def demo(
-    port: int,
-    flower: bool,
-    flower_port: int,
-    concurrency: int,
-    sync_threads: int,
-    log_to_terminal: bool,
-) -> None:
+def demo(options: PlatformOptions) -> None:
     """The platform with simulated FUB and reZEN and three demo agents connected to them,
     so jobs flow at once: onboardings, beat's syncs, a retried outage, CSV imports and
     exports. Takes `up`'s options; its data lives in instance/demo/ (JOBPLATFORM_INSTANCE_PATH
@@ -236,7 +230,6 @@ def demo(
             "             so its first syncs fail and are retried",
         ]
 
-    del flower  # the demo always shows Flower
-    options = PlatformOptions(port, True, flower_port, concurrency, sync_threads, log_to_terminal)
+    options = dataclasses.replace(options, flower=True)  # the demo always shows Flower
     extras = Extras(commands=simulator_commands(fub_port, rezen_port), on_ready=on_ready)
     sys.exit(run_platform(options, extras))

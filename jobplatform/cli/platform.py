@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -12,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -50,8 +52,14 @@ class Extras:
     on_ready: Callable[[Flask, str], list[str]] | None = None
 
 
-def platform_options(command: click.Command) -> click.Command:
-    """The options `up` and `demo` share."""
+def platform_options(command: Callable[[PlatformOptions], None]) -> Callable[..., None]:
+    """The options `up` and `demo` share, given to the command as one `PlatformOptions`."""
+
+    @functools.wraps(command)
+    def with_options(**values: Any) -> None:
+        command(PlatformOptions(**values))
+
+    wrapped: Callable[..., None] = with_options
     for option in reversed(
         (
             click.option("--port", default=8000, show_default=True, help="Port of the web app."),
@@ -78,8 +86,8 @@ def platform_options(command: click.Command) -> click.Command:
             ),
         )
     ):
-        command = option(command)
-    return command
+        wrapped = option(wrapped)
+    return wrapped
 
 
 @contextlib.contextmanager
@@ -290,18 +298,7 @@ def banner(
 
 @click.command()
 @platform_options
-def up(
-    port: int,
-    flower: bool,
-    flower_port: int,
-    concurrency: int,
-    sync_threads: int,
-    log_to_terminal: bool,
-) -> None:
+def up(options: PlatformOptions) -> None:
     """Run the whole platform on this machine: broker (embedded unless
     JOBPLATFORM_BROKER_URL is set), migrations, applier, workers, beat and web."""
-    sys.exit(
-        run_platform(
-            PlatformOptions(port, flower, flower_port, concurrency, sync_threads, log_to_terminal)
-        )
-    )
+    sys.exit(run_platform(options))
