@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from tests import worker_tasks
-from tests.support import job_ids, seed_job, wait_for
+from tests.support import job_ids, seed_job
 
 
 def test_jobs_are_listed_newest_first_with_progress_and_errors(client, make_user):
@@ -251,12 +251,12 @@ def test_queue_status_lists_every_queue_in_order_and_equals_the_rows(
     assert by_status == body["totals"]
 
 
-def test_a_started_job_is_readable_the_moment_the_api_answers(client, make_user):
+def test_a_started_job_is_readable_the_moment_the_api_answers(client, make_user, store, worker):
     user = make_user()
     job_id = client.post("/api/v2/jobs", headers=user.headers,
                          json={"type": "test_sleep", "params": {"seconds": 0}}).json["id"]
     detail = client.get(f"/api/v2/jobs/{job_id}", headers=user.headers)
     assert detail.status_code == 200
     assert detail.json["status"] in ("pending", "processing", "complete")
-    wait_for(lambda: client.get(f"/api/v2/jobs/{job_id}", headers=user.headers)
-             .json["status"] == "complete", message="the job to finish")
+    store.wait_status(job_id, "complete", process=worker)
+    assert client.get(f"/api/v2/jobs/{job_id}", headers=user.headers).json["status"] == "complete"

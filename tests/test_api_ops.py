@@ -83,32 +83,33 @@ def test_the_openapi_document_is_valid_and_covers_every_route(app, openapi):
     assert served == described
 
 
-def conforms(openapi: dict, path: str, method: str, status: int, body) -> None:
-    """`body` validates against what the document says `method path` answers with `status`."""
+def conforms(openapi: dict, path: str, method: str, status: int, response) -> None:
+    """`response` has `status` and its body validates against what the document says."""
+    assert response.status_code == status, (path, method, response.status_code, response.json)
     schema = (openapi["paths"][path][method]["responses"][str(status)]
               ["content"]["application/json"]["schema"])
-    jsonschema.validate(body, {**schema, "components": openapi["components"]})
+    jsonschema.validate(response.json, {**schema, "components": openapi["components"]})
 
 
 def test_responses_match_the_document(client, make_user, openapi, store, worker):
     user, admin = make_user(), make_user(admin=True)
     created = client.post("/api/v2/jobs", headers=user.headers,
                           json={"type": "test_steps", "params": {"count": 2}})
-    conforms(openapi, "/api/v2/jobs", "post", 202, created.json)
+    conforms(openapi, "/api/v2/jobs", "post", 202, created)
     job_id = created.json["id"]
     store.wait_status(job_id, "complete", process=worker)
     failed = seed_job(user_id=user.id, status="error")
 
     for path, status in [("/api/v2/jobs", 200), ("/api/v2/job-queue-status", 200),
                          ("/api/v2/jobs/active", 200), ("/api/v2/jobs/counts", 200)]:
-        conforms(openapi, path, "get", status, client.get(path, headers=user.headers).json)
+        conforms(openapi, path, "get", status, client.get(path, headers=user.headers))
     for job in (job_id, failed):
         detail = client.get(f"/api/v2/jobs/{job}", headers=admin.headers)
-        conforms(openapi, "/api/v2/jobs/{job_id}", "get", 200, detail.json)
+        conforms(openapi, "/api/v2/jobs/{job_id}", "get", 200, detail)
     retried = client.post(f"/api/v2/jobs/{failed}/retry", headers=user.headers)
-    conforms(openapi, "/api/v2/jobs/{job_id}/retry", "post", 202, retried.json)
-    for path, method, status in [("/api/v2/jobs", "get", 401),
-                                 ("/api/v2/jobs/{job_id}", "get", 404)]:
-        response = getattr(client, method)(path.replace("{job_id}", "x"))
-        conforms(openapi, path, method, status, response.json)
-    conforms(openapi, "/healthz", "get", 200, client.get("/healthz").json)
+    conforms(openapi, "/api/v2/jobs/{job_id}/retry", "post", 202, retried)
+    for path, method, status, headers in [("/api/v2/jobs", "get", 401, {}),
+                                          ("/api/v2/jobs/{job_id}", "get", 404, user.headers)]:
+        response = getattr(client, method)(path.replace("{job_id}", "x"), headers=headers)
+        conforms(openapi, path, method, status, response)
+    conforms(openapi, "/healthz", "get", 200, client.get("/healthz"))

@@ -70,7 +70,7 @@ def test_changed_transactions_arrive_even_when_they_move_group(
     for external_id in changed["transactions"] + changed["new_transactions"]:
         state = dataset[external_id]["lifecycleState"]["state"]
         assert stored[external_id].lifecycle_state == state
-        assert stored[external_id].group == GROUP_OF_STATE.get(state, stored[external_id].group)
+        assert stored[external_id].group == GROUP_OF_STATE[state], (external_id, state)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
