@@ -226,7 +226,8 @@ def web_server(env: dict[str, str], tmp: Path, name: str) -> Iterator[tuple[str,
     """gunicorn as `jobplatform up` runs it; its base URL and its access log."""
     port = free_port()
     access = tmp / f"access-{name}.log"
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:jobplatform.gunicorn_config",
+            "--bind", f"127.0.0.1:{port}", "--workers", "2",
             "--threads", "4", "--access-logfile", str(access),
             "--access-logformat", '%(r)s %(s)s %(B)s %(M)sms', "jobplatform:create_app()"]
     with process(argv, env, tmp / f"web-{name}.log") as proc:

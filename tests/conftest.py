@@ -292,7 +292,8 @@ def web_server(worker: ManagedProcess, tmp_path_factory: pytest.TempPathFactory)
     port = free_port()
     process = ManagedProcess(
         "web",
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+        [sys.executable, "-m", "gunicorn", "-c", "python:jobplatform.gunicorn_config",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2",
          "--threads", "4", "--graceful-timeout", "2", "tests.web_app:app"],
         env=_subprocess_env(),
         log_path=tmp_path_factory.mktemp("logs") / "web.log",

@@ -26,6 +26,9 @@ def test_a_key_the_provider_rejects_is_refused_and_nothing_is_stored(
     ({"provider": "fub"}, "api_key"),
     ({"provider": "fub", "api_key": ""}, "api_key"),
     ({"provider": "fub", "api_key": "k" * 501}, "api_key"),
+    ({"provider": "rezen", "api_key": "k\u00b9y"}, "api_key"),  # a header carries ASCII only
+    ({"provider": "fub", "api_key": "two words"}, "api_key"),
+    ({"provider": 1, "api_key": "k"}, "provider"),
     ({"provider": "fub", "api_key": "k", "system_key": "s"}, "system_key"),
 ])
 def test_bad_connect_requests_name_the_field(client, make_user, body, field):
@@ -40,6 +43,9 @@ def test_disconnect_and_sync_need_a_connection(client, make_user, store, worker,
     assert client.post("/api/v2/integrations/fub/sync", headers=user.headers).status_code == 404
     assert client.delete("/api/v2/integrations/fub", headers=user.headers).status_code == 404
     assert client.delete("/api/v2/integrations/myspace", headers=user.headers).status_code == 404
+    unknown = client.post("/api/v2/integrations/myspace/sync", headers=user.headers)
+    assert unknown.status_code == 404
+    assert "use one of fub, rezen" in unknown.json["error"]["message"]
 
     job_id = client.post("/api/v2/integrations", headers=user.headers,
                          json={"provider": "rezen", "api_key": api_key}).json["job"]["id"]

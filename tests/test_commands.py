@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -160,6 +159,8 @@ def test_up_runs_the_platform_on_an_embedded_redis_and_stops_it_all(tmp_path):
         up.stdout.close()
     output = "".join(printed)
     assert up.returncode == 0, output[-3000:]
-    time.sleep(0.5)
-    assert [p.pid for p in descendants if p.is_running() and p.status() != "zombie"] == []
+    def left_running() -> list[int]:
+        return [p.pid for p in descendants if p.is_running() and p.status() != "zombie"]
+
+    wait_for(lambda: not left_running(), timeout=5, message="every child of `up` to be gone")
     assert not (tmp_path / "instance" / "embedded-redis.json").exists()

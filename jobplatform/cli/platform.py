@@ -145,6 +145,8 @@ def platform_commands(options: PlatformOptions, settings: Settings) -> list[Comm
                 python,
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:jobplatform.gunicorn_config",
                 "--bind",
                 f"127.0.0.1:{options.port}",
                 "--workers",

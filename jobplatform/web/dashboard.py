@@ -4,6 +4,7 @@ the user's token, so what it shows is scoped by the server, like any other API c
 from __future__ import annotations
 
 import functools
+import uuid
 from importlib.metadata import version
 
 from flask import Blueprint, Response, render_template
@@ -40,8 +41,13 @@ def page():
 @dashboard.get("/dashboard/jobs/<job_id>")
 def job_page(job_id: str):
     """The dashboard opened on one job (the page asks the API for it, and says if it is not
-    there)."""
-    return _page()
+    there); answered 404 when the link cannot name a job at all."""
+    response = _page()
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        response.status_code = 404
+    return response
 
 
 @dashboard.after_request

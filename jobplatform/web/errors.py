@@ -79,9 +79,13 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description or exc.name
+        allowed = ", ".join(getattr(exc, "valid_methods", None) or [])
         if exc.code == 405:
-            message = f"{exc.description} Allowed: {', '.join(exc.valid_methods or [])}."
-        return error_response(exc.code or 500, code, message)
+            message = f"{exc.description} Allowed: {allowed}."
+        response = error_response(exc.code or 500, code, message)
+        if exc.code == 405:
+            response.headers["Allow"] = allowed  # RFC 9110 requires it on a 405
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

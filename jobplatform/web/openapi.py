@@ -40,7 +40,8 @@ class Operation:
 
 
 DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted",
-                304: "Not modified since the ETag sent in If-None-Match"}
+                304: "Not modified since the ETag sent in If-None-Match",
+                404: "Not a job id: the page, saying so"}
 MEDIA_TYPES = {"text": "text/plain", "csv": "text/csv", "html": "text/html"}
 API = "/api/v2"
 OPERATIONS: tuple[Operation, ...] = (
@@ -107,7 +108,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/dashboard", "The dashboard page (it signs in with a token itself)",
               {200: "html"}, errors=(), public=True),
     Operation("get", "/dashboard/jobs/{job_id}", "The dashboard, opened on one job",
-              {200: "html"}, path_params=(JOB_ID,), errors=(), public=True),
+              {200: "html", 404: "html"}, path_params=(JOB_ID,), errors=(), public=True),
     Operation("get", f"{API}/openapi.json", "This document", {200: "object"}, errors=(),
               public=True),
     Operation("get", "/healthz", "Whether the database, broker and journal answer",

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..jobs.status import JobStatus
 from ..queues import QUEUE_NAMES
 
 QueueName = Literal[QUEUE_NAMES]  # type: ignore[valid-type]
+
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    # Pydantic would read "0.5" as a Unix time; the API documents ISO 8601 only.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date-time with its offset, "
+                         "for example 2026-12-04T09:30:00Z")
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
 
 
 class Strict(BaseModel):
@@ -31,7 +46,7 @@ class JobFilterFields(Strict):
     status: JobStatus | None = None
     q: str | None = Field(None, min_length=1, max_length=200,
                           description="Text in the summary or the error message.")
-    since: AwareDatetime | None = Field(None, description="Created at or after (ISO 8601).")
+    since: IsoDatetime | None = Field(None, description="Created at or after (ISO 8601).")
     include_system: bool = Field(False, description="Admins only: maintenance jobs too.")
 
 
@@ -277,7 +292,9 @@ class HealthOut(BaseModel):
 
 class ConnectRequest(Strict):
     provider: Literal["fub", "rezen"]
-    api_key: str = Field(min_length=1, max_length=500, repr=False)
+    # Keys travel in an HTTP header, which carries visible ASCII only.
+    api_key: str = Field(min_length=1, max_length=500, pattern=r"^[!-~]+$", repr=False,
+                         description="The provider's key: visible ASCII, no spaces.")
 
 
 class IntegrationOut(BaseModel):

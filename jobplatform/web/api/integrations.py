@@ -76,8 +76,9 @@ def sync_now(provider: str):
     """Start a sync, or return the one pending or running (FUB's first sync is onboarding)."""
     parse_query(NoQuery)
     user = current_user()
+    provider = _provider(provider)  # before the lookup: with nothing connected it never runs
     integration = next((i for i in service.integrations_of(db.session, user.id)
-                        if i.provider == _provider(provider)), None)
+                        if i.provider == provider), None)
     if integration is None or not integration.enabled:
         raise NotFound(f"{LABELS[provider]} is not connected; connect it first.")
     try:

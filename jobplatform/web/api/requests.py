@@ -44,7 +44,8 @@ def parse_body(model: type[M]) -> M:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     try:
-        return model.model_validate(body)
+        # Strict, as JSON has types of its own: `0` is not `false`, nor "5" an integer.
+        return model.model_validate_json(request.get_data(), strict=True)
     except ValidationError as exc:
         raise BadRequest("The request body has invalid fields.",
                          details=validation_details(exc)) from None
