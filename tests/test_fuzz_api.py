@@ -23,14 +23,15 @@ import pytest
 from tests.support import ApiUser
 
 
-def schemathesis(base_url: str, *options: str) -> tuple[int, str, int]:
-    """Run the CLI over every operation: its exit status, its output, and how many cases."""
+def schemathesis(base_url: str, workdir: Path, *options: str) -> tuple[int, str, int]:
+    """Run the CLI over every operation: its exit status, its output, and how many cases.
+    It runs in `workdir`, where it keeps its cache."""
     call = subprocess.run(
         [str(Path(sys.executable).with_name("schemathesis")), "run",
          f"{base_url}/api/v2/openapi.json", "--seed", "1", "--generation-database", "none",
          "--no-color", "--request-timeout", "30", "--checks", "all",
          "--exclude-checks", "positive_data_acceptance", *options],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=workdir)
     generated = re.search(r"(\d+) generated", call.stdout)
     return call.returncode, call.stdout + call.stderr, int(generated.group(1)) if generated else 0
 
@@ -56,26 +57,26 @@ def users(web_server) -> dict[str, ApiUser]:
     return made
 
 
-def test_over_a_thousand_generated_requests_with_a_token_find_nothing(web_server, users):
+def test_over_a_thousand_generated_requests_with_a_token_find_nothing(web_server, users, tmp_path):
     status, output, cases = schemathesis(
-        web_server.base_url, "--header", f"Authorization: Bearer {users['user'].token}",
+        web_server.base_url, tmp_path, "--header", f"Authorization: Bearer {users['user'].token}",
         "--max-examples", "60")
     assert cases >= 1000, output[-3000:]
     assert status == 0, output[-20000:]
 
 
-def test_generated_requests_as_an_admin_find_nothing(web_server, users):
+def test_generated_requests_as_an_admin_find_nothing(web_server, users, tmp_path):
     status, output, cases = schemathesis(
-        web_server.base_url, "--header", f"Authorization: Bearer {users['admin'].token}",
+        web_server.base_url, tmp_path, "--header", f"Authorization: Bearer {users['admin'].token}",
         "--max-examples", "20")
     assert cases >= 300, output[-3000:]
     assert status == 0, output[-20000:]
 
 
-def test_generated_requests_without_a_token_get_clean_401s(web_server):
+def test_generated_requests_without_a_token_get_clean_401s(web_server, tmp_path):
     # Without a token every guarded operation answers 401 alone, which schemathesis calls a
     # failed authentication rather than a finding; it still checks each answer is no 5xx
     # and is documented.
-    status, output, cases = schemathesis(web_server.base_url, "--max-examples", "10")
+    status, output, cases = schemathesis(web_server.base_url, tmp_path, "--max-examples", "10")
     assert cases >= 100, output[-3000:]
     assert status == 0, output[-20000:]
