@@ -107,6 +107,58 @@ def test_a_mixed_file_imports_the_good_rows_and_reports_the_bad_by_line(
     assert set(contacts_of(user.id)) == {"ana@example.com", "eve@example.com"}
 
 
+def test_formulas_broken_quotes_and_a_bom_get_clear_row_errors(client, make_user, store, worker):
+    user = make_user()
+    data = ("\ufeffname,email,phone,tags\n"                 # a BOM, as Excel writes
+            "Ana Lima,ana@example.com,+1 555 0100,buyer\n"   # line 2: good, + in a phone
+            "=cmd|' /C calc'!A0,cmd@example.com,,\n"         # line 3: a formula
+            "Ben,+ben@example.com,,\n"                       # line 4
+            "Cy,cy@example.com,,-2+3\n"                      # line 5
+            "@SUM(A1),sum@example.com,,\n"                   # line 6
+            'Dee,"dee@example.com\n'                         # line 7: a quote left open,
+            'dee2@example.com",,\n'                          # ... closed on line 8
+            "\n"                                              # line 9: blank, skipped
+            'Eve "E" Stone,eve@example.com,,\n'              # line 10: a stray quote: fine
+            '"Fay"x,fay@example.com,,\n'                     # line 11: text after a quote
+            "Gus,gus@example.com,,\n").encode()               # line 12: good
+    job_id = upload(client, user, data).json["id"]
+    done = store.wait_status(job_id, "complete", process=worker)
+
+    formula = "starts with {!r}, which a spreadsheet runs as a formula"
+    errors = {row["line"]: row["error"] for row in done.result["rejected"]}
+    assert sorted(errors) == [3, 4, 5, 6, 7, 11], errors
+    assert errors[3].startswith("name " + formula.format("="))
+    assert errors[4].startswith("email " + formula.format("+"))
+    assert errors[5].startswith("tags " + formula.format("-"))
+    assert errors[6].startswith("name " + formula.format("@"))
+    assert errors[7].startswith("a quoted value runs over lines 7 to 8")
+    assert errors[11] == "unreadable CSV: ',' expected after '\"'"
+    assert set(contacts_of(user.id)) == {"ana@example.com", "eve@example.com",
+                                         "gus@example.com"}
+    assert contacts_of(user.id)["ana@example.com"].name == "Ana Lima"  # no BOM in the header
+
+
+def test_a_quote_never_closed_is_reported_at_its_line(client, make_user, store, worker):
+    user = make_user()
+    data = b'name,email\nAna,ana@example.com\n"Ben,ben@example.com\nCy,cy@example.com\n'
+    done = store.wait_status(upload(client, user, data).json["id"], "complete",
+                             process=worker)
+    assert done.result["rejected"] == [{"line": 3, "error": (
+        "a quote (\") opened on line 3 is never closed: the rest of the file is inside it")}]
+    assert set(contacts_of(user.id)) == {"ana@example.com"}
+
+
+def test_a_value_too_large_to_read_is_one_row_error(client, make_user, store, worker):
+    user = make_user()
+    data = (b"name,email\nAna,ana@example.com\n" + b"x" * 200_000 + b",big@example.com\n"
+            b"Cy,cy@example.com\n")
+    done = store.wait_status(upload(client, user, data).json["id"], "complete",
+                             process=worker)
+    assert done.result["rejected"] == [
+        {"line": 3, "error": "unreadable CSV: field larger than field limit (131072)"}]
+    assert set(contacts_of(user.id)) == {"ana@example.com", "cy@example.com"}
+
+
 @pytest.mark.parametrize(("data", "filename", "content_type", "status", "problem"), [
     (b"", "empty.csv", "text/csv", 400, "empty"),
     (b"   \n\n", "blank.csv", "text/csv", 400, "empty"),

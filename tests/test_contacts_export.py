@@ -36,3 +36,26 @@ def test_export_writes_every_contact_of_the_user_and_only_theirs(store, user_id,
     assert rows[0]["email"] == "p0@example.com"
     assert rows[0]["tags"] == "buyer"
     assert job.result["rows"] == 3
+
+
+def test_exported_cells_never_run_as_formulas(store, user_id, worker):
+    # Provider data is anyone's text: a name a FUB user typed as a formula must reach a
+    # spreadsheet as text (OWASP's CSV injection: a leading quote).
+    now = datetime.now(UTC)
+    hostile = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3", "@SUM(A1)", "\t=1", "Plain Name"]
+    begin_write(db.session)
+    for n, name in enumerate(hostile):
+        db.session.add(Contact(user_id=user_id, source="fub", external_id=f"f{n}", name=name,
+                               phone="+1 555 0100", tags=["=HYPERLINK(x)"],
+                               created_at=now, updated_at=now))
+    db.session.commit()
+
+    job = store.wait_status(contacts_export.delay(user_id=user_id).id, "complete",
+                            process=worker)
+    path = Path(os.environ["JOBPLATFORM_INSTANCE_PATH"]) / job.result["file"]
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["name"] for row in rows] == [
+        "'=cmd|' /C calc'!A0", "'+SUM(1,2)", "'-2+3", "'@SUM(A1)", "'\t=1", "Plain Name"]
+    assert {row["tags"] for row in rows} == {"'=HYPERLINK(x)"}
+    assert {row["phone"] for row in rows} == {"'+1 555 0100"}

@@ -24,6 +24,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_CHARS = re.compile(r"^[0-9+()\-.\s]{7,25}$")
 FIELD_LIMITS = {"name": 300, "email": 320, "phone": 64, "stage": 100}
+# What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class NotACsv(ValueError):
@@ -34,6 +36,12 @@ class NotACsv(ValueError):
 class ParsedFile:
     contacts: list[ContactRecord] = field(default_factory=list)
     rejected: list[dict[str, object]] = field(default_factory=list)  # {"line", "error"}
+
+
+def neutralise_formula(value: str) -> str:
+    """`value` as a spreadsheet will show it as text, never run it: a leading quote if it
+    starts like a formula."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def read_text(data: bytes) -> str:
@@ -72,24 +80,44 @@ def count_rows(text: str) -> int:
 
 
 def parse(text: str) -> Iterator[tuple[int, ContactRecord | str]]:
-    """(line number, contact or the reason the row was rejected) for every data row."""
+    """(line number, contact or the reason the row was rejected) for every data row; a row
+    that cannot be read is reported and the next one read."""
     columns = header_columns(text)
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        for row in reader:
+    reader = csv.reader(io.StringIO(text), strict=True)
+    header = next(reader)
+    line = reader.line_num
+    while True:
+        first = line + 1  # a row starts on the line after the last one read
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
             line = reader.line_num
-            if None in row:
-                yield line, "the row has more values than the header has columns"
-                continue
-            yield line, _contact(row, columns)
-    except csv.Error as exc:
-        yield reader.line_num, f"unreadable CSV: {exc}"
+            yield first, (f"a quote (\") opened on line {first} is never closed: the rest "
+                          "of the file is inside it" if "end of data" in str(exc)
+                          else f"unreadable CSV: {exc}")
+            continue
+        line = reader.line_num
+        if not values:
+            continue  # a blank line
+        if line > first:
+            yield first, (f"a quoted value runs over lines {first} to {line}; values must "
+                          "fit on one line (is a quote (\") left open?)")
+        elif len(values) > len(header):
+            yield line, "the row has more values than the header has columns"
+        else:
+            yield line, _contact(dict(zip(header, values, strict=False)), columns)
 
 
 def _contact(row: dict[str, str | None], columns: dict[str, str]) -> ContactRecord | str:
     values: dict[str, str] = {}
     for heading, column in columns.items():
         value = (row.get(heading) or "").strip()
+        # A phone's own check covers it: "+1 555 0100" is a number, not a formula.
+        if value.startswith(FORMULA_STARTS) and column != "phone":
+            return (f"{heading.strip()} starts with {value[0]!r}, which a spreadsheet runs "
+                    "as a formula; remove it or start the value with a letter or digit")
         if value:
             values[column] = value
     name = values.get("name") or " ".join(

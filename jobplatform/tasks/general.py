@@ -107,11 +107,12 @@ def contacts_export(self: JobTask, user_id: int, source: str | None = None) -> O
             sa.select(Contact).where(where).order_by(Contact.id).execution_options(yield_per=500)
         )
         for contact in contacts:
-            writer.writerow([
+            # Provider data is anyone's text: no cell may run as a formula when opened.
+            writer.writerow([csv_contacts.neutralise_formula(value or "") for value in (
                 contact.source, contact.external_id, contact.name, contact.email, contact.phone,
                 contact.stage, ";".join(contact.tags or []),
                 contact.updated_at.isoformat() if contact.updated_at else "",
-            ])
+            )])
             rows += 1
             self.progress(rows, total, unit="contacts")
     partial.replace(path)
