@@ -76,15 +76,17 @@ def header_columns(text: str) -> dict[str, str]:
 
 
 def count_rows(text: str) -> int:
-    return max(0, sum(1 for _ in csv.reader(io.StringIO(text))) - 1)
+    return sum(1 for _ in _rows(text))
 
 
-def parse(text: str) -> Iterator[tuple[int, ContactRecord | str]]:
-    """(line number, contact or the reason the row was rejected) for every data row; a row
+def _rows(text: str) -> Iterator[tuple[int, int, list[str] | str]]:
+    """(first line, last line, values or why it cannot be read) for every data row; a row
     that cannot be read is reported and the next one read."""
-    columns = header_columns(text)
     reader = csv.reader(io.StringIO(text), strict=True)
-    header = next(reader)
+    try:
+        next(reader)  # the header
+    except csv.Error:
+        return  # header_columns reports it
     line = reader.line_num
     while True:
         first = line + 1  # a row starts on the line after the last one read
@@ -94,14 +96,23 @@ def parse(text: str) -> Iterator[tuple[int, ContactRecord | str]]:
             return
         except csv.Error as exc:
             line = reader.line_num
-            yield first, (f"a quote (\") opened on line {first} is never closed: the rest "
-                          "of the file is inside it" if "end of data" in str(exc)
-                          else f"unreadable CSV: {exc}")
+            yield first, line, (f"a quote (\") opened on line {first} is never closed: the "
+                                "rest of the file is inside it" if "end of data" in str(exc)
+                                else f"unreadable CSV: {exc}")
             continue
         line = reader.line_num
-        if not values:
-            continue  # a blank line
-        if line > first:
+        if values:  # not a blank line
+            yield first, line, values
+
+
+def parse(text: str) -> Iterator[tuple[int, ContactRecord | str]]:
+    """(line number, contact or the reason the row was rejected) for every data row."""
+    columns = header_columns(text)
+    header = next(csv.reader(io.StringIO(text)))
+    for first, line, values in _rows(text):
+        if isinstance(values, str):
+            yield first, values
+        elif line > first:
             yield first, (f"a quoted value runs over lines {first} to {line}; values must "
                           "fit on one line (is a quote (\") left open?)")
         elif len(values) > len(header):
