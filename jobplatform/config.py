@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     fub_system_key: str | None = Field(None, repr=False)
     rezen_arrakis_url: str = "https://arrakis.therealbrokerage.com/api/v1"
     rezen_yenta_url: str = "https://yenta.therealbrokerage.com/api/v1"
+    #: Seconds a provider has to answer one request; a hung answer is retried as a timeout.
+    provider_timeout: float = Field(30.0, gt=0)
     fub_sync_interval: int = 300
     rezen_sync_interval: int = 900
     job_retention_days: int = 30

@@ -33,6 +33,8 @@ FUB_DEFAULTS = {"people": 250, "deals": 30, "rate_limit": 250, "latency_ms": 0,
                 "error_rate": 0.0, "churn_per_minute": 0, "window_seconds": 10.0}
 REZEN_DEFAULTS = {"transactions": 150, "rate_limit": 0, "latency_ms": 0, "error_rate": 0.0,
                   "churn_per_minute": 0, "window_seconds": 10.0}
+#: Faults a test may switch on, off again after it.
+FAULTS_OFF = {"malformed": "garbage", "malformed_rate": 0.0, "hang_seconds": 0.0}
 TEMP_DIR = pytest.StashKey()
 
 
@@ -67,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
         JOBPLATFORM_DATABASE_URL=database,
         JOBPLATFORM_INSTANCE_PATH=str(temp / "instance"),
         JOBPLATFORM_SECRET_KEY="test-secret-key",
+        # A provider that hangs fails a test's sync in seconds, not minutes.
+        JOBPLATFORM_PROVIDER_TIMEOUT="2",
     )
 
 
@@ -267,14 +271,14 @@ def fub(request: pytest.FixtureRequest):
     """The FUB simulator the worker talks to; settings a test changes are put back after."""
     simulator = request.config.stash[SIMULATORS][0]
     yield simulator
-    simulator.configure(**FUB_DEFAULTS)
+    simulator.configure(**FUB_DEFAULTS, **FAULTS_OFF)
 
 
 @pytest.fixture
 def rezen(request: pytest.FixtureRequest):
     simulator = request.config.stash[SIMULATORS][1]
     yield simulator
-    simulator.configure(**REZEN_DEFAULTS)
+    simulator.configure(**REZEN_DEFAULTS, **FAULTS_OFF)
 
 
 @pytest.fixture

@@ -35,6 +35,11 @@ class ProviderError(JobPlatformError):
                 f"path={self.path!r}, message={self.message!r})")
 
 
+class MalformedAnswer(ProviderError):
+    """The provider answered 200 with records that do not have its documented shape; running
+    again gets the same answer until the provider is fixed."""
+
+
 class ProviderAuthError(ProviderError):
     """401/403: the key is wrong or the account inactive; permanent until someone fixes it."""
 

@@ -14,7 +14,7 @@ import httpx
 import redis
 
 from .dates import fub_timestamp
-from .errors import ProviderError
+from .errors import MalformedAnswer, ProviderError
 from .http import DEFAULT_TIMEOUT, ProviderClient, ProviderHttp, RetryPolicy
 from .ratelimit import SharedRateLimit
 
@@ -235,9 +235,20 @@ class FubClient(ProviderClient):
                 f"FUB answered /{collection} without a '{collection}' list",
             )
         meta = body.get("_metadata") or {}
+        records = body.get(collection) or []
+        if not isinstance(meta, dict) or not all(isinstance(r, dict) for r in records) or \
+                not all(isinstance(meta.get(k), str | None) for k in ("next", "nextLink")) or \
+                not all(isinstance(meta.get(k), int | None) for k in ("total", "offset")):
+            raise MalformedAnswer(
+                PROVIDER,
+                200,
+                urlsplit(url).path,
+                f"FUB sent {collection} that do not have the documented shape "
+                "(its page of them is not what FUB documents)",
+            )
         return FubPage(
             collection=collection,
-            records=body.get(collection) or [],
+            records=records,
             total=meta.get("total"),
             offset=meta.get("offset"),
             next=meta.get("next") or None,

@@ -18,8 +18,12 @@ from .seeding import rng_for
 from .server import BackgroundServer
 from .stats import StatsBook
 
-#: What `POST /_sim/configure` may change while a simulator serves.
-FAULT_SETTINGS = ("rate_limit", "latency_ms", "error_rate", "churn_per_minute")
+#: What `POST /_sim/configure` may change while a simulator serves (numbers), and `malformed`.
+FAULT_SETTINGS = ("rate_limit", "latency_ms", "error_rate", "churn_per_minute",
+                  "malformed_rate", "hang_seconds")
+#: How a malformed answer is broken: a body that is not JSON at all, valid JSON cut short,
+#: or the documented shape with every value of the wrong type.
+MALFORMED_KINDS = ("garbage", "truncated", "wrong_types")
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -64,6 +68,11 @@ class Simulator(ABC, Generic[AccountT]):
         self.error_rate = error_rate
         self.churn_per_minute = churn_per_minute
         self.window_seconds = window_seconds
+        #: A share of successful answers broken the `malformed` way (see MALFORMED_KINDS).
+        self.malformed = "garbage"
+        self.malformed_rate = 0.0
+        #: Seconds every answer is held before it is sent: a provider that hangs.
+        self.hang_seconds = 0.0
         self._lock = threading.Lock()  # guards the accounts and the fault generator
         self._accounts: dict[str, AccountT] = {}
         self._faults = rng_for(seed, self.provider, "faults")
@@ -150,6 +159,8 @@ class Simulator(ABC, Generic[AccountT]):
     def _serve(self, request: Request) -> Response:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
+        if self.hang_seconds:
+            time.sleep(self.hang_seconds)
         key = self._api_key(request)
         denied = self._auth_error(key)
         if denied is not None:
@@ -167,9 +178,17 @@ class Simulator(ABC, Generic[AccountT]):
                 return response
         fault = self._draw_fault()
         response = self._fault(fault) if fault else self._route(request, key)
+        if response.status_code == 200 and self._draw(self.malformed_rate):
+            response = malformed(response, self.malformed)
         response.headers.update(headers)
         self._book.answered(key, response.status_code, fault=bool(fault))
         return response
+
+    def _draw(self, rate: float) -> bool:
+        if not rate:
+            return False
+        with self._lock:
+            return self._faults.random() < rate
 
     def _draw_fault(self) -> int:
         if not self.error_rate:
@@ -210,14 +229,19 @@ class Simulator(ABC, Generic[AccountT]):
     def _configure_hook(self, body: Any) -> Response:
         """`POST /_sim/configure {"error_rate": 1.0}`: faults switched from another process
         (the demo's provider outage, a test's)."""
-        if not isinstance(body, dict) or not body or not set(body) <= set(FAULT_SETTINGS) or \
-                not all(isinstance(v, int | float) and v >= 0 for v in body.values()) or \
-                body.get("error_rate", 0) > 1:
+        numbers = {k: v for k, v in body.items() if k != "malformed"} \
+            if isinstance(body, dict) else {}
+        if not isinstance(body, dict) or not body or not set(numbers) <= set(FAULT_SETTINGS) or \
+                not all(isinstance(v, int | float) and v >= 0 for v in numbers.values()) or \
+                numbers.get("error_rate", 0) > 1 or numbers.get("malformed_rate", 0) > 1 or \
+                body.get("malformed", MALFORMED_KINDS[0]) not in MALFORMED_KINDS:
             return json_response({"error": "send JSON with non-negative numbers for any of "
-                                           f"{', '.join(FAULT_SETTINGS)} (error_rate at most "
-                                           "1)"}, 400)
+                                           f"{', '.join(FAULT_SETTINGS)} (the rates at most 1), "
+                                           f"and malformed one of {', '.join(MALFORMED_KINDS)}"},
+                                 400)
         self.configure(**body)
-        return json_response({name: getattr(self, name) for name in FAULT_SETTINGS})
+        return json_response({name: getattr(self, name) for name in (*FAULT_SETTINGS,
+                                                                      "malformed")})
 
     # What each provider does its own way
 
@@ -249,3 +273,30 @@ class Simulator(ABC, Generic[AccountT]):
 
     @abstractmethod
     def _route(self, request: Request, key: str) -> Response: ...
+
+
+def malformed(response: Response, kind: str) -> Response:
+    """`response` (a 200 with a JSON body) broken the `kind` way of MALFORMED_KINDS."""
+    body = response.get_data()
+    if kind == "garbage":
+        broken = b"\x00\xff<html>not json{"
+    elif kind == "truncated":
+        broken = body[: max(1, len(body) // 2)]
+    else:
+        broken = orjson.dumps(_wrong_types(orjson.loads(body)))
+    return Response(broken, status=200, headers=dict(response.headers),
+                    mimetype="application/json")
+
+
+def _wrong_types(value: Any) -> Any:
+    """The same shape with every leaf of another type: strings become numbers, numbers and
+    booleans strings, nulls objects; lists and objects keep their place."""
+    if isinstance(value, dict):
+        return {key: _wrong_types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_wrong_types(item) for item in value]
+    if isinstance(value, str):
+        return 7
+    if value is None:
+        return {"unexpected": True}
+    return str(value)

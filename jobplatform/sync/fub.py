@@ -14,6 +14,7 @@ from ..jobs.task import JobTask, Outcome
 from .contacts import ContactRecord, upsert_contacts
 from .models import Deal, Integration
 from .runner import finish, load_checkpoint, save_checkpoint
+from .shape import documented_shape
 from .upsert import RecordTest, UpsertCounts, upsert
 
 ONBOARDING = "fub_onboarding"
@@ -34,6 +35,7 @@ def _primary(items: list[dict[str, Any]] | None) -> str | None:
     return str(value).strip() if value else None
 
 
+@documented_shape("fub", "FUB", "people")
 def contact_record(person: dict[str, Any]) -> ContactRecord:
     name = person.get("name") or " ".join(
         part for part in (person.get("firstName"), person.get("lastName")) if part) or None
@@ -46,6 +48,7 @@ def contact_record(person: dict[str, Any]) -> ContactRecord:
     )
 
 
+@documented_shape("fub", "FUB", "deals")
 def deal_record(deal: dict[str, Any]) -> dict[str, Any]:
     price = deal.get("price")
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import redis
 from flask import current_app
 
@@ -28,16 +29,21 @@ def _shared_limit() -> redis.Redis:
     return current_app.extensions["celery"].journal.client
 
 
+def _timeout(settings: Settings) -> httpx.Timeout:
+    return httpx.Timeout(settings.provider_timeout, connect=min(10.0, settings.provider_timeout))
+
+
 def fub_client(key: str) -> FubClient:
     settings = _settings()
     return FubClient(key, settings.fub_base_url, system=settings.fub_system,
-                     system_key=settings.fub_system_key, shared_limit=_shared_limit())
+                     system_key=settings.fub_system_key, shared_limit=_shared_limit(),
+                     timeout=_timeout(settings))
 
 
 def rezen_client(key: str) -> RezenClient:
     settings = _settings()
     return RezenClient(key, settings.rezen_arrakis_url, settings.rezen_yenta_url,
-                       shared_limit=_shared_limit())
+                       shared_limit=_shared_limit(), timeout=_timeout(settings))
 
 
 def client_for(provider: str, key: str) -> FubClient | RezenClient:

@@ -14,6 +14,7 @@ from ..integrations.rezen import GROUPS, RezenClient
 from ..jobs.task import JobTask, Outcome
 from .models import Integration, Transaction
 from .runner import finish, load_checkpoint, save_checkpoint
+from .shape import documented_shape
 from .upsert import UpsertCounts, upsert
 
 SYNC = "rezen_sync"
@@ -29,6 +30,7 @@ def _money(value: Any) -> tuple[float | None, str | None]:
     return float(value["amount"]), value.get("currency")
 
 
+@documented_shape("rezen", "reZEN", "transactions")
 def transaction_record(item: dict[str, Any], group: str) -> dict[str, Any]:
     price, currency = _money(item.get("price"))
     commission, _ = _money(item.get("grossCommission"))

@@ -12,7 +12,12 @@ import sqlalchemy as sa
 from ..database import begin_write
 from ..errors import JobPlatformError
 from ..extensions import db
-from ..integrations.errors import ProviderAuthError, ProviderUnavailable, RateLimitExceeded
+from ..integrations.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimitExceeded,
+)
 from ..jobs.task import JobTask, Outcome
 from .models import Integration
 from .providers import LABELS, api_key, client_for
@@ -57,6 +62,9 @@ def run(task: JobTask, user_id: int, provider: str, procedure: Procedure) -> Out
             _record_error(user_id, provider, str(exc))
             countdown = min(300, 15 * 2 ** task.request.retries)
             raise task.retry(exc=exc, countdown=countdown, max_retries=RETRY_LIMIT) from exc
+        except ProviderError as exc:  # an answer it cannot use: the integration shows it too
+            _record_error(user_id, provider, str(exc))
+            raise
         finally:
             stats = client.stats
             task.log(f"{LABELS[provider]}: {stats.requests} requests, {stats.retries} retries, "
