@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from celery.worker import WorkController
     from flask import Flask
 
+    from .jobs.redelivery import StaleDeliveries
+
 TASK_MODULES = ["jobplatform.tasks"]
 
 
@@ -30,6 +32,7 @@ class JobPlatformCelery(Celery):
         self._flask_app: Flask | None = None
         self._journal: Journal | None = None
         self._journal_pid: int | None = None
+        self._stale_deliveries: StaleDeliveries | None = None
         # A threads pool's tasks start together: one of them builds, the others wait.
         self._build_lock = threading.Lock()
 
@@ -56,6 +59,17 @@ class JobPlatformCelery(Celery):
         `.delay()`, beat and `celery call` all publish through here."""
         return super().send_task(name, args, kwargs, countdown, eta, task_id or new_job_id(),
                                  *rest, **options)
+
+    @property
+    def stale_deliveries(self) -> StaleDeliveries:
+        """The judge of redelivered messages (a worker's main process asks it)."""
+        if self._stale_deliveries is None:
+            from .config import Settings
+            from .jobs.redelivery import StaleDeliveries
+
+            self._stale_deliveries = StaleDeliveries(self.journal.client,
+                                                     Settings.from_env().database_url)
+        return self._stale_deliveries
 
     @property
     def journal(self) -> Journal:

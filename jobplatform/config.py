@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     rezen_sync_interval: int = 900
     job_retention_days: int = 30
     prune_interval: int = 3600
-    reap_interval: int = 60
+    #: Seconds between reaper runs; a dead worker's jobs are found within two of them.
+    reap_interval: int = 45
     import_max_bytes: int = 5_000_000
     #: Where operators open Flower (the dashboard links to it); None when no Flower runs.
     flower_url: str | None = None

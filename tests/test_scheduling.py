@@ -128,29 +128,38 @@ def test_beat_runs_the_fan_outs_at_the_configured_intervals():
         "jobplatform.general.prune_jobs"}
 
 
-def test_the_reaper_ends_lost_jobs_and_runs_lost_syncs_again(make_user, store, worker):
+def test_the_reaper_ends_jobs_running_nowhere_and_runs_such_syncs_again(
+    make_user, store, worker, redis_client
+):
     user = make_user()
-    two_hours_ago = time.time() - 7200  # past general's 30 and fub_sync's 15 minute limits
-    lost_export = seed_job(user_id=user.id, status="processing", at=two_hours_ago)
-    lost_sync = seed_job(user_id=user.id, status="processing", at=two_hours_ago,
-                         queue="fub_sync", job_type="fub_sync", task="jobplatform.fub.sync")
-    fresh = seed_job(user_id=user.id, status="processing")
+    # Processing in the store, run by no worker: what a worker host that died leaves behind
+    # (tests/test_worker_killed.py kills real ones).
+    lost_export = seed_job(user_id=user.id, status="processing")
+    lost_sync = seed_job(user_id=user.id, status="processing", queue="fub_sync",
+                         job_type="fub_sync", task="jobplatform.fub.sync")
+    gate = f"test-gate:{uuid.uuid4()}"
+    running = worker_tasks.gate.delay(user_id=user.id, gate=gate)  # really running
+    try:
+        store.wait_status(running.id, "processing", process=worker)
+        first = reap(store, worker)
+        assert (first.result["reaped"], first.result["rerun"]) == (0, 0)  # seen missing once
+        second = reap(store, worker)
 
-    result = reap_jobs.delay()
-    reaping = store.wait_status(result.id, "complete", timeout=30, process=worker)
-
-    assert reaping.result["reaped"] >= 1
-    assert reaping.result["rerun"] >= 1
-    export = store.job(lost_export)
-    assert (export.status, export.error_type) == ("error", "WorkerLost")
-    assert "vanished" in export.error_message
-    # The sync went back to its queue and ran again (here it finds no connection).
-    rerun = store.wait_status(lost_sync, "error", timeout=30, process=worker)
-    assert [to for _, to in store.transitions(lost_sync)][-3:] == [
-        "pending", "processing", "error"]
-    assert store.events(lost_sync)[2][2] == "reaper"
-    assert rerun.error_type == "NotConnected"
-    assert store.job(fresh).status == "processing"  # not overdue: left alone
+        assert second.result["reaped"] >= 1
+        assert second.result["rerun"] >= 1
+        export = store.job(lost_export)
+        assert (export.status, export.error_type) == ("error", "WorkerLost")
+        assert "vanished" in export.error_message
+        # The sync went back to its queue and ran again (here it finds no connection).
+        rerun = store.wait_status(lost_sync, "error", timeout=30, process=worker)
+        assert [to for _, to in store.transitions(lost_sync)][-3:] == [
+            "pending", "processing", "error"]
+        assert store.events(lost_sync)[2][2] == "reaper"
+        assert rerun.error_type == "NotConnected"
+        assert store.job(running.id).status == "processing"  # on a live worker: left alone
+    finally:
+        redis_client.set(gate, 1, ex=60)
+    store.wait_status(running.id, "complete", process=worker)
 
 
 def backdate(job_id: str, seconds: float) -> None:

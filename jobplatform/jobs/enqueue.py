@@ -15,6 +15,7 @@ from ..errors import JobPlatformError
 from ..queues import queue_for_task
 from .ids import new_job_id
 from .journal import Entry, EntryKind, entry
+from .redelivery import GENERATION_HEADER
 from .store import apply_entries
 from .tracking import RECORDED_HEADER, job_type_for
 
@@ -47,16 +48,20 @@ def record_pending(connection: sa.Connection, task_name: str, *, user_id: int | 
 
 
 def publish(session: Session, job_id: str, task_name: str, *, user_id: int | None,
-            params: dict[str, Any], actor: str = "api", producer: Any = None) -> None:
+            params: dict[str, Any], actor: str = "api", producer: Any = None,
+            generation: int | None = None) -> None:
     """Send a recorded job to its queue; if the broker refuses, the job ends in error.
-    Positional arguments come back from where tracking keeps them (`params["args"]`)."""
+    Positional arguments come back from where tracking keeps them (`params["args"]`);
+    `generation` numbers a copy published again (jobs/redelivery.py)."""
     args = params.get("args") or ()
     kwargs = {k: v for k, v in params.items() if k != "args"}
     if user_id is not None:
         kwargs["user_id"] = user_id
     try:
         celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id,
-                         queue=queue_for_task(task_name), headers={RECORDED_HEADER: True},
+                         queue=queue_for_task(task_name),
+                         headers={RECORDED_HEADER: True} | (
+                             {GENERATION_HEADER: generation} if generation else {}),
                          producer=producer)
     except BrokerError as exc:
         apply_entries(begin_write(session), [entry(

@@ -295,25 +295,9 @@ def lost_pending_jobs(session: Session, app: Celery, client: redis.Redis, *,
         client.delete(MISSING_KEY)
         return []
     missing = {row.id for row in rows} - look.held
-    now = time.time()
-    first_missed = {key.decode(): float(value)
-                    for key, value in client.hgetall(MISSING_KEY).items()}
-    pipe = client.pipeline()
-    pipe.delete(MISSING_KEY)
-    if missing:
-        pipe.hset(MISSING_KEY, mapping={job_id: first_missed.get(job_id, now)
-                                        for job_id in missing})
-        pipe.expire(MISSING_KEY, MISSING_TTL_SECONDS)
-    pipe.execute()
-    confirmed = {job_id for job_id in missing
-                 if first_missed.get(job_id, now) <= now - confirm_after}
-    if not confirmed:
-        return []
-    deadline = time.monotonic() + APPLIED_WAIT_SECONDS
-    while not applied_through(client, tail):
-        if time.monotonic() > deadline:
-            return []  # the applier is behind or down: judge nothing on a stale store
-        time.sleep(0.1)
+    confirmed = confirm_missing(client, MISSING_KEY, missing, confirm_after)
+    if not confirmed or not wait_applied(client, tail):
+        return []  # (not applied: the applier is behind or down; judge nothing on a stale store)
     still = set(session.scalars(sa.select(Job.id).where(Job.id.in_(confirmed), pending)))
     session.rollback()
     found = [row for row in rows if row.id in still]
@@ -326,6 +310,32 @@ def lost_pending_jobs(session: Session, app: Celery, client: redis.Redis, *,
                    purged=not by_worker and (row.id in vanished or not redis_broker))
         for row, by_worker in zip(found, was_dropped, strict=True)
     ]
+
+
+def confirm_missing(client: redis.Redis, key: str, missing: set[str],
+                    confirm_after: float) -> set[str]:
+    """The ids of `missing` that were missing at an earlier look too, `confirm_after` seconds
+    ago or more; the hash at `key` remembers when each was first missed, across looks."""
+    now = time.time()
+    first_missed = {job_id.decode(): float(value)
+                    for job_id, value in client.hgetall(key).items()}
+    pipe = client.pipeline()
+    pipe.delete(key)
+    if missing:
+        pipe.hset(key, mapping={job_id: first_missed.get(job_id, now) for job_id in missing})
+        pipe.expire(key, MISSING_TTL_SECONDS)
+    pipe.execute()
+    return {job_id for job_id in missing if first_missed.get(job_id, now) <= now - confirm_after}
+
+
+def wait_applied(client: redis.Redis, tail: str | None) -> bool:
+    """Wait (a little) until the applier has applied the journal up to `tail`."""
+    deadline = time.monotonic() + APPLIED_WAIT_SECONDS
+    while not applied_through(client, tail):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def mark_dropped(client: redis.Redis, job_id: str) -> None:

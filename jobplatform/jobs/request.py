@@ -1,4 +1,5 @@
-"""The worker-side request of a jobplatform task: journals a lost worker's requeue."""
+"""The worker-side request of a jobplatform task: journals a lost worker's requeue, and
+acknowledges unrun a stale redelivery (jobs/redelivery.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from billiard.einfo import ExceptionWithTraceback
 from billiard.exceptions import WorkerLostError
 from celery.worker.request import Request
+from celery.worker.state import task_ready
 
 from .journal import EntryKind, entry
+from .redelivery import GENERATION_HEADER, is_redelivery
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,28 @@ MAX_WORKER_LOSSES = 3
 
 class JobRequest(Request):
     """Celery requeues a job whose pool process died (acks_late + reject_on_worker_lost) and
-    fires no signal for it; this records the requeue before the message goes back."""
+    fires no signal for it; this records the requeue before the message goes back. And a
+    message delivered again for a job that ended, or was published again since, is
+    acknowledged without running, and the job's history says so."""
+
+    def revoked(self) -> bool:
+        # Celery asks this before it hands a message to the pool; True skips the task.
+        if super().revoked():
+            return True
+        if not is_redelivery(self.delivery_info, self._request_dict):
+            return False
+        reason = self.task.app.stale_deliveries.reason(
+            self.id, int(self._request_dict.get(GENERATION_HEADER) or 0))
+        if reason is None:
+            return False
+        log.warning("job %s: %s", self.id, reason)
+        self.task.app.journal.append(entry(self.id, EntryKind.NOTE,
+                                           actor=f"worker:{self.hostname}", reason=reason))
+        task_ready(self)
+        self.send_event("task-rejected", requeue=False)
+        self.acknowledge()
+        self._already_revoked = True
+        return True
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True,
                    return_ok: bool = False) -> Any:

@@ -19,24 +19,34 @@ from ..config import Settings
 from ..database import begin_write
 from ..extensions import db
 from ..jobs import versions
+from ..jobs.applier import journal_tail
 from ..jobs.counts import CountKey, add_transition, apply_deltas, scopes_for
 from ..jobs.enqueue import EnqueueFailed, publish
 from ..jobs.files import job_file
 from ..jobs.journal import EntryKind, entry
-from ..jobs.lost_messages import CONFIRM_AFTER_SECONDS, LOST_AFTER, MissingJob, lost_pending_jobs
+from ..jobs.lost_messages import (
+    CONFIRM_AFTER_SECONDS,
+    INSPECT_TIMEOUT,
+    LOST_AFTER,
+    MissingJob,
+    confirm_missing,
+    lost_pending_jobs,
+    wait_applied,
+)
 from ..jobs.minutes import KEEP_MINUTES, minute_of, prune_minutes
 from ..jobs.models import Job, JobEvent
+from ..jobs.redelivery import next_generation
 from ..jobs.status import ENDED, JobStatus
 from ..jobs.store import apply_entries
 from ..jobs.task import JobTask, Outcome
-from ..queues import QUEUES, QUEUES_BY_NAME
 from ..sync import scheduling
 from ..sync.providers import LABELS
 
 log = logging.getLogger(__name__)
 
 PRUNE_CHUNK = 2000
-REAP_GRACE_SECONDS = 60
+# Job id -> when it was first seen processing on no live worker.
+ORPHANED_KEY = "jobplatform:reaper:orphaned"
 REAP_LIMIT = 1000
 REAPER_LOCK = "jobplatform:reaper:lock"
 REAPER_LOCK_SECONDS = 300
@@ -109,7 +119,7 @@ def schedule_syncs(self: JobTask, provider: str) -> Outcome:
 def reap_jobs(self: JobTask, confirm_lost_after: float = CONFIRM_AFTER_SECONDS) -> Outcome:
     """Find jobs that would otherwise never end: processing on a worker that vanished, or
     pending with no message left in the broker, lost or purged (see jobs/lost_messages.py)."""
-    reaped, rerun = _reap_vanished()
+    reaped, rerun = _reap_vanished(confirm_lost_after)
     republished, given_up, purged = _republish_lost(confirm_lost_after)
     reaped += given_up
     result = {"reaped": reaped, "rerun": rerun, "republished": republished, "purged": purged}
@@ -120,40 +130,48 @@ def reap_jobs(self: JobTask, confirm_lost_after: float = CONFIRM_AFTER_SECONDS) 
                            f"cancelled {purged:,} purged jobs")
 
 
-def _reap_vanished() -> tuple[int, int]:
-    """End jobs processing past their queue's hard time limit and running on no live worker;
-    idempotent jobs (syncs) run again, others end in error. Returns (ended, run again)."""
-    now = datetime.now(UTC)
-    overdue = sa.or_(*(
-        sa.and_(Job.queue == spec.name,
-                sa.func.coalesce(Job.heartbeat_at, Job.started_at)
-                < now - timedelta(seconds=spec.time_limit + REAP_GRACE_SECONDS))
-        for spec in QUEUES
-    ))
-    candidates = db.session.execute(
-        sa.select(Job.id, Job.task, Job.user_id, Job.params, Job.queue)
-        .where(Job.status == JobStatus.PROCESSING, overdue).limit(REAP_LIMIT)
+def _reap_vanished(confirm_after: float) -> tuple[int, int]:
+    """End the jobs processing on no live worker: not in any worker's active list at two
+    looks (two reaper runs) `confirm_after` seconds apart or more, and still processing once
+    the journal is applied. Idempotent jobs (syncs) run again, others end in error
+    (WorkerLost). Returns (ended, run again)."""
+    client = celery.journal.client
+    processing = db.session.execute(
+        sa.select(Job.id, Job.task, Job.user_id, Job.params, Job.worker)
+        .where(Job.status == JobStatus.PROCESSING).order_by(Job.started_at).limit(REAP_LIMIT)
     ).all()
     db.session.rollback()
-    if not candidates:
+    if not processing:
+        client.delete(ORPHANED_KEY)
         return 0, 0
-    replies = celery.control.inspect(timeout=2).active() or {}
+    replies = celery.control.inspect(timeout=INSPECT_TIMEOUT).active() or {}
+    tail = journal_tail(client)  # after the look: what the store must be applied up to
     running = {task["id"] for tasks in replies.values() for task in tasks}
+    nowhere = {row.id for row in processing} - running
+    confirmed = confirm_missing(client, ORPHANED_KEY, nowhere, confirm_after)
+    if not confirmed or not wait_applied(client, tail):
+        return 0, 0
     reaped = rerun = 0
-    for job_id, task_name, user_id, params, queue in candidates:
-        if job_id in running:
+    for job_id, task_name, user_id, params, worker in processing:
+        if job_id not in confirmed:
             continue
+        connection = begin_write(db.session)
+        status = db.session.scalar(sa.select(Job.status).where(Job.id == job_id)
+                                   .with_for_update())
+        if status != JobStatus.PROCESSING:  # it ended, or went back to its queue, meanwhile
+            db.session.rollback()
+            continue
+        gone = (f"its worker {worker or '(unknown)'} is gone: running on no live worker at "
+                f"two looks {confirm_after:.0f}s apart")
         task = celery.tasks.get(task_name)
-        limit = QUEUES_BY_NAME[queue].time_limit
         if isinstance(task, JobTask) and task.idempotent:
-            rerun += _publish_again(
-                begin_write(db.session), job_id, task_name, user_id, params or {},
-                reason=f"its worker vanished (no result {limit}s after it started); run again")
+            rerun += _publish_again(connection, job_id, task_name, user_id, params or {},
+                                    reason=f"{gone}; run again")
         else:
-            apply_entries(begin_write(db.session), [entry(
+            apply_entries(connection, [entry(
                 job_id, EntryKind.ERROR, actor="reaper", error_type="WorkerLost",
-                error_message=f"The worker running this job vanished: no result {limit}s "
-                              "after it started, and no worker is running it.",
+                error_message=f"The worker running this job vanished: {gone}. It may have "
+                              "done part of its work; retry it to run it again.",
             )])
             db.session.commit()
             reaped += 1
@@ -241,8 +259,12 @@ def _publish_again(connection: sa.Connection, job_id: str, task_name: str,
     publish it; False if the broker refused it, which ends the job in error."""
     apply_entries(connection, [entry(job_id, EntryKind.REQUEUED, actor="reaper", reason=reason)])
     db.session.commit()
+    # A newer copy: should the old message still turn up (a dead worker's, redelivered at
+    # the broker's visibility timeout), it is acknowledged unrun (jobs/redelivery.py).
+    generation = next_generation(celery.journal.client, job_id)
     try:
-        publish(db.session, job_id, task_name, user_id=user_id, params=params, actor="reaper")
+        publish(db.session, job_id, task_name, user_id=user_id, params=params, actor="reaper",
+                generation=generation)
     except EnqueueFailed:
         return False
     return True
