@@ -125,7 +125,9 @@ def test_the_page_has_a_strict_content_security_policy(web_server):
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", response.text) is None  # no inline script
     assert " style=" not in response.text
     deep = httpx.get(f"{web_server.base_url}/dashboard/jobs/not-a-job", timeout=5)
-    assert deep.status_code == 200  # the page itself says the job is not found
+    assert deep.status_code == 404  # no job can have that id; the page itself says so
+    assert deep.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert deep.text == response.text
 
 
 def test_a_job_that_is_not_there_says_so(dashboard, make_user):

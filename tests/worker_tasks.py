@@ -45,6 +45,14 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ["JOBPLATFORM_JOURNAL_URL"])
 
 
+def _exists(client: redis.Redis, key: str) -> bool:
+    """Whether the key exists; False while Redis cannot be reached (a test's outage)."""
+    try:
+        return bool(client.exists(key))
+    except redis.ConnectionError:
+        return False
+
+
 @celery.task(bind=True, name="jobplatform.general.test_steps", api_params=StepsParams)
 def steps(self: JobTask, user_id: int, count: int = 5, delay: float = 0.0) -> Outcome:
     """Reports progress at every step, logs through both APIs, returns a summary."""
@@ -114,7 +122,7 @@ def gate(self: JobTask, user_id: int, gate: str, total: int = 20,
     cancel at every step."""
     client = _redis()
     done = 0
-    while not client.exists(gate):
+    while not _exists(client, gate):
         done = min(done + 1, total - 1)
         self.progress(done, total, unit="items", message=f"waiting at item {done}")
         time.sleep(step_seconds)

@@ -224,11 +224,29 @@ class Applier:
             self.term = None
         if not self.client.set(self.lease_key, self.token, nx=True, px=self.lease_ms):
             return False
-        self.term = int(self.client.incr(self.term_key))
+        term = int(self.client.incr(self.term_key))
+        try:
+            stored = self._stored_term()
+        except BaseException:
+            self.resign()  # so that leading again need not wait for the lease to expire
+            raise
+        if term <= stored:
+            # The counter restarted below the database's: a Redis that lost its data. Every
+            # commit of this term would be refused as a deposed leader's; move past it.
+            log.warning("applier term counter at %s, below the stored term %s (Redis lost "
+                        "its data?); continuing at %s", term, stored, stored + 1)
+            term = int(self.client.incrby(self.term_key, stored - term + 1))
+        self.term = term
         self._lease_renewed = now
         self._recovering = True
         log.info("applier leading, term %s", self.term)
         return True
+
+    def _stored_term(self) -> int:
+        """The term of the last commit, as the database has it."""
+        with self.engine.connect() as connection, connection.begin():
+            return row_writer(connection.dialect.name).load_position(
+                connection, self.position_name)[1]
 
     def resign(self) -> None:
         with contextlib.suppress(redis.RedisError):  # if unreachable, the lease expires

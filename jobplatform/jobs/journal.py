@@ -220,7 +220,14 @@ class Journal:
         pipe.execute()
 
     def cancel_requested(self, job_id: str) -> bool:
-        return bool(self.client.exists(CANCEL_KEY.format(job_id)))
+        """Whether someone asked the job to stop; while Redis cannot be reached, no: a job
+        must not fail because its cancel flag could not be read (it is read again next
+        step, and a cancel asked meanwhile waits in Redis)."""
+        try:
+            return bool(self.client.exists(CANCEL_KEY.format(job_id)))
+        except redis.RedisError as exc:
+            log.warning("cancel flag of job %s unreadable, taken as not set: %s", job_id, exc)
+            return False
 
     def backlog(self) -> int:
         """How many entries this process keeps that Redis has not confirmed."""

@@ -1,0 +1,142 @@
+"""Redis lost: the broker and journal restarted with their data gone, mid-run.
+
+A stack of its own (an embedded Redis as broker and journal, the applier, a worker, the web
+app under gunicorn) on the suite's database. While one job runs and three wait in the queue,
+Redis is stopped and started again empty. The job store is the system of record: the
+running job's end is applied although the journal (and the applier's term counter) started
+over, the three lost messages are published again by the reaper and run once each, and
+every process reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from jobplatform.embedded import EmbeddedRedis, free_port
+from jobplatform.queues import QUEUE_NAMES
+from tests.conftest import _subprocess_env
+from tests.support import ApiUser, ManagedProcess, Store, wait_for
+from tests.test_scheduling import backdate
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """Redis, applier, worker (one task at a time) and web, all on that Redis and on a
+    database of their own (an applier per journal: two on one database would share its
+    position); `store` reads that database, `token` is a user's."""
+    from jobplatform import create_app
+
+    (tmp_path / "redis").mkdir()
+    server = EmbeddedRedis(tmp_path / "redis", persistent=False)
+    url = server.start()
+    database = f"sqlite:///{tmp_path}/stack.db"
+    env = {**_subprocess_env(), "JOBPLATFORM_BROKER_URL": url, "JOBPLATFORM_JOURNAL_URL": url,
+           "JOBPLATFORM_DATABASE_URL": database,
+           "JOBPLATFORM_INSTANCE_PATH": str(tmp_path / "instance")}
+    jobplatform = [sys.executable, "-m", "jobplatform"]
+    subprocess.run([*jobplatform, "db", "upgrade"], env=env, check=True, capture_output=True)
+    token = subprocess.run([*jobplatform, "users", "create", "stack@example.com"], env=env,
+                           check=True, capture_output=True, text=True).stdout.strip()
+    port = free_port()
+    name = f"lost-{uuid.uuid4().hex[:6]}@localhost"
+    processes = {
+        "applier": ManagedProcess("applier", [*jobplatform, "applier"],
+                                  env=env, log_path=tmp_path / "applier.log"),
+        "worker": ManagedProcess(
+            "worker", [sys.executable, "-m", "celery", "-A", "jobplatform", "worker",
+                       "-Q", ",".join(QUEUE_NAMES), "-c", "1", "--prefetch-multiplier", "1",
+                       "-n", name, "-I", "tests.worker_tasks", "-l", "info",
+                       "--without-mingle", "--without-gossip"],
+            env=env, log_path=tmp_path / "worker.log", stop_timeout=30),
+        "web": ManagedProcess(
+            "web", [sys.executable, "-m", "gunicorn", "-c", "python:jobplatform.gunicorn_config",
+                    "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
+                    "tests.web_app:app"], env=env, log_path=tmp_path / "web.log"),
+    }
+    for process in processes.values():
+        process.start()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database}, web=False)
+    context = app.app_context()
+    context.push()
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"), timeout=30, message="the web app",
+                 process=processes["web"])
+        yield {"redis": server, "env": env, "base": base, "store": Store(app),
+               "user": ApiUser(0, "stack@example.com", token), **processes}
+    finally:
+        context.pop()
+        for process in processes.values():
+            process.kill()
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def start_job(stack, user, job_type: str, params: dict) -> str:
+    response = httpx.post(f"{stack['base']}/api/v2/jobs", headers=user.headers,
+                          json={"type": job_type, "params": params}, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def reap(stack) -> None:
+    """One reaper run on the stack's worker, started as an operator would, with `celery call`."""
+    call = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "jobplatform", "call",
+         "jobplatform.general.reap_jobs", "--kwargs", '{"confirm_lost_after": 0.5}'],
+        env=stack["env"], capture_output=True, text=True, timeout=60, check=True)
+    stack["store"].wait_status(call.stdout.strip().splitlines()[-1], "complete", timeout=60,
+                               process=stack["worker"])
+
+
+def test_jobs_survive_redis_restarting_without_its_data(stack):
+    user, store = stack["user"], stack["store"]
+    # Appliers restarted (deploys, failovers) leave a stored term well above 1.
+    for _ in range(3):
+        stack["applier"].restart()
+        store.wait_status(start_job(stack, user, "test_steps", {"count": 1}), "complete",
+                          process=stack["applier"])
+    gate = f"test-gate:{uuid.uuid4()}"
+    running = start_job(stack, user, "test_gate", {"gate": gate, "total": 5,
+                                                   "step_seconds": 0.05})
+    store.wait_status(running, "processing", process=stack["worker"])
+    waiting = [start_job(stack, user, "test_steps", {"count": 1}) for _ in range(3)]
+    for job_id in waiting:
+        assert store.wait_status(job_id, "pending").status == "pending"
+
+    stack["redis"].stop()  # no append-only file: its queues, journal and counters are gone
+    stack["redis"].start()
+    client = redis.Redis.from_url(stack["env"]["JOBPLATFORM_BROKER_URL"])
+    assert client.dbsize() == 0
+    client.set(gate, 1, ex=300)  # let the running job finish, into the new, empty journal
+
+    # Its end is applied although the applier's term counter restarted at 1 (each term
+    # refused would cost a lease's 15 s).
+    store.wait_status(running, "complete", timeout=30, process=stack["worker"])
+    # The three waiting messages are gone with the data; as if ten minutes had passed, the
+    # reaper (two looks) publishes each again, and each runs once.
+    for job_id in waiting:
+        backdate(job_id, 3600)
+    reap(stack)
+    reap(stack)
+    for job_id in waiting:
+        store.wait_status(job_id, "complete", timeout=60, process=stack["worker"])
+        assert [to for _, to in store.transitions(job_id)] == [
+            "pending", "pending", "processing", "complete"]
+        assert "message was lost" in store.events(job_id)[1][3]
+
+    # Everything reconnected by itself: a new job through the API runs to its end.
+    after = start_job(stack, user, "test_steps", {"count": 1})
+    store.wait_status(after, "complete", timeout=60, process=stack["worker"])
