@@ -1,39 +1,46 @@
-"""Redis lost: the broker and journal restarted with their data gone, mid-run.
+"""Redis lost, and Redis blinking: the broker and journal stopped mid-run and started again.
 
 A stack of its own (an embedded Redis as broker and journal, the applier, a worker, the web
-app under gunicorn) on the suite's database. While one job runs and three wait in the queue,
-Redis is stopped and started again empty. The job store is the system of record: the
-running job's end is applied although the journal (and the applier's term counter) started
-over, the three lost messages are published again by the reaper and run once each, and
-every process reconnects by itself.
+app under gunicorn, a database). Lost: while one job runs and three wait in the queue, Redis
+restarts empty. The job store is the system of record: the running job's end is applied
+although the journal (and the applier's term counter) started over, the three lost
+messages are published again by the reaper and run once each, and every process reconnects
+by itself. Blip: Redis is down 10 s with its data kept; the API says so (503) meanwhile, a
+job that ends during the blip has its end applied once it is back, nothing twice.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
 import pytest
 import redis
+import sqlalchemy as sa
 
 from jobplatform.embedded import EmbeddedRedis, free_port
+from jobplatform.jobs.models import Job
 from jobplatform.queues import QUEUE_NAMES
 from tests.conftest import _subprocess_env
 from tests.support import ApiUser, ManagedProcess, Store, wait_for
 from tests.test_scheduling import backdate
 
+BLIP_SECONDS = 10
+
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(request, tmp_path):
     """Redis, applier, worker (one task at a time) and web, all on that Redis and on a
     database of their own (an applier per journal: two on one database would share its
-    position); `store` reads that database, `token` is a user's."""
+    position); `store` reads that database, `user` has a token. Redis keeps an append-only
+    file when the test is parametrized with `persistent` True."""
     from jobplatform import create_app
 
     (tmp_path / "redis").mkdir()
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False)
+    server = EmbeddedRedis(tmp_path / "redis", persistent=getattr(request, "param", False))
     url = server.start()
     database = f"sqlite:///{tmp_path}/stack.db"
     env = {**_subprocess_env(), "JOBPLATFORM_BROKER_URL": url, "JOBPLATFORM_JOURNAL_URL": url,
@@ -140,3 +147,37 @@ def test_jobs_survive_redis_restarting_without_its_data(stack):
     # Everything reconnected by itself: a new job through the API runs to its end.
     after = start_job(stack, user, "test_steps", {"count": 1})
     store.wait_status(after, "complete", timeout=60, process=stack["worker"])
+
+
+@pytest.mark.parametrize("stack", [True], indirect=True, ids=["persistent"])
+def test_a_ten_second_redis_blip_loses_and_doubles_nothing(stack):
+    user, store = stack["user"], stack["store"]
+    during = start_job(stack, user, "test_sleep", {"seconds": 4})  # ends during the blip
+    store.wait_status(during, "processing", process=stack["worker"])
+    queued = [start_job(stack, user, "test_steps", {"count": 2}) for _ in range(3)]
+
+    stack["redis"].stop()  # a clean stop: its append-only file keeps everything
+    stopped = time.monotonic()
+    health = httpx.get(f"{stack['base']}/healthz", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["checks"]["broker"].startswith("down")
+    refused = httpx.post(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=60,
+                         json={"type": "test_steps", "params": {"count": 1}})
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] in ("broker_unavailable", "journal_unavailable",
+                                               "unavailable")
+    wait_for(lambda: "entries held" in stack["worker"].log_path.read_text(), timeout=20,
+             message="the worker to hold the job's end while Redis is down")
+    time.sleep(max(0.0, BLIP_SECONDS - (time.monotonic() - stopped)))  # the fault's length
+    stack["redis"].start()  # same port, same data
+
+    for job_id in (during, *queued):
+        store.wait_status(job_id, "complete", timeout=60, process=stack["worker"])
+        assert [to for _, to in store.transitions(job_id)] == [
+            "pending", "processing", "complete"], job_id
+    counts = httpx.get(f"{stack['base']}/api/v2/job-queue-status", headers=user.headers,
+                       timeout=10).json()
+    general = next(q for q in counts["queues"] if q["queue"] == "general")
+    rows = store.query(sa.select(Job.status, sa.func.count()).group_by(Job.status))
+    assert {status: general[status] for status, _ in rows} == dict(rows)
+    assert httpx.get(f"{stack['base']}/healthz", timeout=10).status_code == 200

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
+import sqlalchemy as sa
 from flask import Flask, Response, jsonify
+from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -53,11 +56,24 @@ class Unavailable(ApiError):
     status, code = 503, "unavailable"
 
 
+#: What a dependency that is down (or locked, or restarting) raises, and what the API says.
+DEPENDENCY_ERRORS: tuple[tuple[tuple[type[BaseException], ...], str, str], ...] = (
+    ((sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError),
+     "database_unavailable", "The job database cannot be reached right now"),
+    ((redis.ConnectionError, redis.TimeoutError),
+     "journal_unavailable", "The job journal (Redis) cannot be reached right now"),
+    ((BrokerError,), "broker_unavailable", "The message broker cannot be reached right now"),
+)
+RETRY_AFTER_SECONDS = 5
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
     response = jsonify(error={"code": code, "message": message, "details": details})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="jobplatform"'
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -87,8 +103,23 @@ def init_app(app: Flask) -> None:
             response.headers["Allow"] = allowed  # RFC 9110 requires it on a 405
         return response
 
+    for errors, code, message in DEPENDENCY_ERRORS:
+        for error in errors:
+            app.register_error_handler(error, _dependency_down(code, message))
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         # A bug, not the caller's fault: logged with its traceback, answered without it.
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def _dependency_down(code: str, message: str) -> Any:
+    def handle(exc: Exception) -> Response:
+        # Not a bug: nothing was changed (the request's transaction is rolled back with the
+        # session), and the same request can be sent again once it is back (see /healthz).
+        # The driver's own message: SQLAlchemy's would add the statement and its values.
+        log.warning("%s: %s", code, getattr(exc, "orig", None) or exc)
+        return error_response(503, code, f"{message}; nothing was changed. Try again in a "
+                                         f"few seconds; /healthz says what is down.")
+    return handle
