@@ -103,6 +103,9 @@ def stack(request, tmp_path):
                "store": Store(app), "user": ApiUser(0, "stack@example.com", token),
                **processes}
     finally:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            db.session.remove()
+        db.engine.dispose()
         context.pop()
         for process in processes.values():
             process.kill()
@@ -232,8 +235,7 @@ def test_a_database_outage_fails_no_job_and_needs_no_restart(stack):
     stack["postgres"].start()
     # (This test's own reader held a connection the shutdown cut; the platform's processes
     # need nothing of the kind.)
-    with contextlib.suppress(sa.exc.OperationalError):
-        db.session.remove()
+    db.session().invalidate()  # its connection is dead: close it without a rollback
     db.engine.dispose()
 
     for job_id in (during, *queued):

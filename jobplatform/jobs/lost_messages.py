@@ -56,6 +56,8 @@ LOST_AFTER = timedelta(minutes=10)
 CONFIRM_AFTER_SECONDS = 30.0
 MISSING_KEY = "jobplatform:reaper:missing"  # job id -> when it was first missed
 MISSING_TTL_SECONDS = 24 * 3600
+# Delivery tag -> when its unacknowledged message was first seen held by no live worker.
+ORPHANED_DELIVERIES_KEY = "jobplatform:reaper:orphaned-deliveries"
 # Ids seen waiting in a queue at the last look, and the broker epoch of that look.
 SEEN_KEY = "jobplatform:reaper:seen"
 SEEN_EPOCH_KEY = "jobplatform:reaper:seen-epoch"
@@ -336,6 +338,53 @@ def wait_applied(client: redis.Redis, tail: str | None) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def restore_orphaned_deliveries(app: Celery, client: redis.Redis, *,
+                                confirm_after: float = CONFIRM_AFTER_SECONDS) -> int | None:
+    """On Redis: put back in their queues the messages a dead worker had taken (prefetched
+    or running), which Redis would otherwise hold unacknowledged until the visibility
+    timeout, an hour on. A message counts as orphaned once no live worker holds it (active,
+    reserved or scheduled) at two looks `confirm_after` seconds apart; it is restored as the
+    transport restores it, marked redelivered, so a copy of a job that has moved on is not
+    run (jobs/redelivery.py). How many were restored; None if the workers could not all be
+    asked. (RabbitMQ hands a dead consumer's messages on by itself.)"""
+    with app.connection_for_write() as connection:
+        if connection.transport.driver_type != "redis":
+            return 0
+        channel: Any = connection.default_channel
+        prefix = getattr(channel, "global_keyprefix", "") or ""
+        unacked = {tag.decode(): _job_id(value, unacked=True) for tag, value in
+                   channel.client.hscan_iter(prefix + channel.unacked_key, count=SCAN_CHUNK)}
+        if not unacked:
+            client.delete(ORPHANED_DELIVERIES_KEY)
+            return 0
+        held = _held_by_workers(app)
+        if held is None:
+            return None
+        orphaned = {tag for tag, job_id in unacked.items() if job_id and job_id not in held}
+        confirmed = confirm_missing(client, ORPHANED_DELIVERIES_KEY, orphaned, confirm_after)
+        for tag in confirmed:
+            channel.qos.restore_by_tag(tag, leftmost=True)
+        return len(confirmed)
+
+
+def _held_by_workers(app: Celery) -> set[str] | None:
+    """Ids of the jobs the live workers hold; None if one that answered a ping did not say."""
+    alive = app.control.ping(timeout=INSPECT_TIMEOUT) or []
+    names = [name for reply in alive for name in reply]
+    if not names:
+        return set()
+    inspect = app.control.inspect(timeout=INSPECT_TIMEOUT, destination=names,
+                                  limit=len(names))
+    held: set[str] = set()
+    for method in ("active", "reserved", "scheduled"):
+        answer = getattr(inspect, method)() or {}
+        if len(answer) < len(names):
+            return None
+        for tasks in answer.values():
+            held.update(str((task.get("request") or task).get("id") or "") for task in tasks)
+    return held
 
 
 def mark_dropped(client: redis.Redis, job_id: str) -> None:

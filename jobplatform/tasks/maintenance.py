@@ -31,6 +31,7 @@ from ..jobs.lost_messages import (
     MissingJob,
     confirm_missing,
     lost_pending_jobs,
+    restore_orphaned_deliveries,
     wait_applied,
 )
 from ..jobs.minutes import KEEP_MINUTES, minute_of, prune_minutes
@@ -120,12 +121,16 @@ def reap_jobs(self: JobTask, confirm_lost_after: float = CONFIRM_AFTER_SECONDS) 
     """Find jobs that would otherwise never end: processing on a worker that vanished, or
     pending with no message left in the broker, lost or purged (see jobs/lost_messages.py)."""
     reaped, rerun = _reap_vanished(confirm_lost_after)
+    restored = restore_orphaned_deliveries(celery, celery.journal.client,
+                                           confirm_after=confirm_lost_after) or 0
     republished, given_up, purged = _republish_lost(confirm_lost_after)
     reaped += given_up
-    result = {"reaped": reaped, "rerun": rerun, "republished": republished, "purged": purged}
-    if not reaped + rerun + republished + purged:
+    result = {"reaped": reaped, "rerun": rerun, "restored": restored,
+              "republished": republished, "purged": purged}
+    if not reaped + rerun + restored + republished + purged:
         return Outcome(result, "No lost jobs")
     return Outcome(result, f"Ended {reaped:,} lost jobs, ran {rerun:,} again, "
+                           f"put back {restored:,} messages a dead worker held, "
                            f"published {republished:,} lost messages again, "
                            f"cancelled {purged:,} purged jobs")
 
