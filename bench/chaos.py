@@ -57,7 +57,7 @@ JOBS = int(os.environ.get("JOBPLATFORM_BENCH_JOBS", "10000"))
 USERS = int(os.environ.get("JOBPLATFORM_BENCH_USERS", "20"))
 CLIENTS = 4
 BLIP_SECONDS = 10
-SETTLE_TIMEOUT = 900
+SETTLE_TIMEOUT = float(os.environ.get("JOBPLATFORM_BENCH_SETTLE_SECONDS", "600"))
 FINAL = {"complete", "error", "cancelled"}
 # (from, to) a job's history may show; a note keeps the status (from == to).
 LEGAL = {(None, "pending"), ("pending", "processing"), ("pending", "cancelled"),
@@ -125,6 +125,43 @@ class Load:
                 self.cancelled_asked += 1
 
 
+class Workers:
+    """The worker, supervised as systemd or Kubernetes would: started again if it exits."""
+
+    def __init__(self, stack: ExitStack, argv: list[str], env: dict[str, str],
+                 logs: Path) -> None:
+        self.stack, self.argv, self.env, self.logs = stack, argv, env, logs
+        self.started = 0
+        self.restarts = 0
+        self.current = self._start()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._watch = threading.Thread(target=self._watch_loop, daemon=True)
+        self._watch.start()
+
+    def _start(self) -> subprocess.Popen:
+        self.started += 1
+        return self.stack.enter_context(process(self.argv, self.env,
+                                                self.logs / f"worker-{self.started}.log"))
+
+    def kill(self) -> None:
+        with self._lock:
+            os.killpg(self.current.pid, signal.SIGKILL)
+            self.current.wait()
+            self.current = self._start()
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self.current.poll() is not None:
+                    self.restarts += 1
+                    self.current = self._start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._watch.join()
+
+
 def rss_mb(pid: int) -> float:
     """Resident size of a process and its children."""
     try:
@@ -181,7 +218,7 @@ def main() -> None:
                        "fub_onboarding,fub_sync,rezen_sync,general", "-c", "4", "-n",
                        "chaos@localhost", "-I", "tests.worker_tasks", "-l", "warning",
                        "--without-mingle", "--without-gossip"]
-        worker = stack.enter_context(process(worker_argv, env, logs / "worker-1.log"))
+        workers = Workers(stack, worker_argv, env, logs)
         base = f"http://127.0.0.1:{web_port}"
         wait_until(lambda: _answers(f"{base}/healthz"), 60, "the web app", 0.2)
 
@@ -201,27 +238,23 @@ def main() -> None:
 
         samples: dict[str, list[float]] = {"applier": [], "web": [], "worker": []}
         sampling = threading.Event()
-        current_worker = {"pid": worker.pid}
 
         def sample() -> None:
             while not sampling.wait(2.0):
                 samples["applier"].append(rss_mb(applier.pid))
                 samples["web"].append(rss_mb(web.pid))
-                samples["worker"].append(rss_mb(current_worker["pid"]))
+                samples["worker"].append(rss_mb(workers.current.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         fault_log: list[str] = []
-        replacement: dict = {}
+        settled = threading.Event()
 
         def faults() -> None:
-            """While the clients send: a worker host lost at a third, a Redis blip at two."""
+            """While the clients send: a worker host lost at a third, a Redis blip at two.
+            This thread lives until the end: Redis, started from it, is tied to its life."""
             wait_until(lambda: load.sent >= JOBS // 3, SETTLE_TIMEOUT, "a third of the jobs", 0.1)
-            os.killpg(worker.pid, signal.SIGKILL)  # the host is gone, pool and all
-            worker.wait()
-            replacement["worker"] = stack.enter_context(process(worker_argv, env,
-                                                                logs / "worker-2.log"))
-            current_worker["pid"] = replacement["worker"].pid
+            workers.kill()  # the host is gone, pool and all; a new one comes up
             samples["worker"].clear()  # the replacement's life is what is measured
             fault_log.append(f"worker killed at {load.sent:,} jobs")
             wait_until(lambda: load.sent >= 2 * JOBS // 3, SETTLE_TIMEOUT, "two thirds", 0.1)
@@ -229,6 +262,7 @@ def main() -> None:
             time.sleep(BLIP_SECONDS)  # the fault: Redis away for this long
             server.start()
             fault_log.append(f"Redis stopped {BLIP_SECONDS} s at {load.sent:,} jobs")
+            settled.wait()
 
         chaos = threading.Thread(target=faults, daemon=True)
         chaos.start()
@@ -239,7 +273,6 @@ def main() -> None:
                          for _ in range(min(100, JOBS - load.sent))]
                 for future in batch:
                     future.result()
-        chaos.join()
         sent_for = time.perf_counter() - started
         print(f"sent {load.sent:,} jobs in {sent_for:.0f} s; faults: {'; '.join(fault_log)}",
               flush=True)
@@ -270,9 +303,11 @@ def main() -> None:
         _settle(engine, last)
         sampling.set()
         sampler.join()
-
         report = _check(engine, load, redis_url, env, logs, secrets, keys,
                         fub_port, rezen_port)
+        workers.stop()
+        settled.set()  # (and Redis, tied to the fault thread's life, goes with it)
+        chaos.join()
         for name, values in samples.items():
             quarter = max(1, len(values) // 4)
             first, final = statistics.median(values[:quarter]), statistics.median(
@@ -284,6 +319,7 @@ def main() -> None:
         print(f"answers by status: {statuses}", flush=True)
         for line in report["lines"]:
             print(line, flush=True)
+        print(f"workers restarted after exiting by themselves: {workers.restarts}", flush=True)
         print(f"jobs: {len(load.accepted)}, faults: {len(fault_log)}, lost: {report['lost']}, "
               f"stuck: {report['stuck']}, 500s: {load.statuses.get(500, 0)}, "
               f"leaked secrets: {report['leaked']}")

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError as BrokerError
 
 from .jobs.ids import new_job_id
-from .jobs.journal import Journal, connect
-from .jobs.tracking import Tracker
+from .jobs.journal import EntryKind, Journal, connect, entry
+from .jobs.tracking import RECORDED_HEADER, Tracker, is_tracked
 
 if TYPE_CHECKING:
     from celery.worker import WorkController
@@ -57,8 +58,19 @@ class JobPlatformCelery(Celery):
                   **options: Any) -> AsyncResult:
         """Celery's, with a time-ordered id for every task it names (see jobs/ids.py):
         `.delay()`, beat and `celery call` all publish through here."""
-        return super().send_task(name, args, kwargs, countdown, eta, task_id or new_job_id(),
-                                 *rest, **options)
+        task_id = task_id or new_job_id()
+        try:
+            return super().send_task(name, args, kwargs, countdown, eta, task_id, *rest,
+                                     **options)
+        except BrokerError as exc:
+            # Its `pending` is journaled already (before the send, see jobs/tracking.py); say
+            # it ended, or it would wait for the reaper's lost-message look (10 minutes).
+            # (A job the platform recorded itself is ended by `jobs.enqueue.publish`.)
+            if is_tracked(name) and not (options.get("headers") or {}).get(RECORDED_HEADER):
+                self.journal.append(entry(
+                    task_id, EntryKind.ERROR, actor="publisher", error_type="EnqueueFailed",
+                    error_message=f"The broker did not accept the job: {exc}"))
+            raise
 
     @property
     def stale_deliveries(self) -> StaleDeliveries:

@@ -74,7 +74,13 @@ def fail(user_id: int, message: str = "Rate limit exceeded") -> None:
     raise ValueError(message)
 
 
-@celery.task(bind=True, name="jobplatform.general.test_flaky", max_retries=3)
+class FlakyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    failures: int = Field(1, ge=0, le=3)
+
+
+@celery.task(bind=True, name="jobplatform.general.test_flaky", max_retries=3,
+             api_params=FlakyParams)
 def flaky(self: JobTask, user_id: int, failures: int) -> Outcome:
     """Fails `failures` times, retrying each time, then succeeds."""
     if self.request.retries < failures:
