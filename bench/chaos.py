@@ -1,7 +1,7 @@
 """The soak, with faults: mixed jobs against faulty providers, a worker host killed and a
 Redis blip in the middle, then every promise checked.
 
-    .venv/bin/python bench/chaos.py        # about five minutes (JOBPLATFORM_BENCH_JOBS=10000)
+    .venv/bin/python bench/chaos.py        # about 15 minutes (JOBPLATFORM_BENCH_JOBS=10000)
 
 Starts, on free loopback ports: an embedded Redis with its append-only file (broker and
 journal), SQLite in a temporary instance folder, the FUB and reZEN simulators with faults on
