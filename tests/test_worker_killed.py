@@ -54,6 +54,11 @@ def running_on(store, job_id: str, worker: ManagedProcess):
     return job if job and job.status == "processing" and job.worker == worker.node_name else None
 
 
+def real_walk(store, job_id: str) -> list[str]:
+    """The statuses a job went through; notes (which keep the status) left out."""
+    return [to for before, to in store.transitions(job_id) if before != to]
+
+
 def held_unacknowledged(job_id: str) -> bool:
     """Whether Redis still holds a message of the job as taken and not acknowledged."""
     with celery.connection_for_write() as connection:
@@ -80,7 +85,7 @@ def test_a_sync_whose_worker_host_died_runs_again_and_a_late_copy_is_a_no_op(
     first, second = reap(store, worker), reap(store, worker)
     job = store.wait_status(job_id, "complete", timeout=60, process=worker)
 
-    walk = [to for _, to in store.transitions(job_id)]
+    walk = real_walk(store, job_id)
     assert walk[-1] == "complete"
     assert "error" not in walk
     if broker_is_redis():  # RabbitMQ hands the message on itself once the worker is gone
@@ -93,14 +98,13 @@ def test_a_sync_whose_worker_host_died_runs_again_and_a_late_copy_is_a_no_op(
 
         # The dead worker's own message, which Redis would hold for an hour, was put back
         # by the reaper as no live worker held it: delivered again, acknowledged unrun.
-        wait_for(lambda: "not run" in (store.events(job_id)[-1][3] or ""),
-                 message="the dead worker's copy to be noted", process=worker)
-        actor, reason = store.events(job_id)[-1][2:]
+        [(before, after, actor, reason)] = wait_for(
+            lambda: [event for event in store.events(job_id) if "not run" in (event[3] or "")],
+            message="the dead worker's copy to be noted", process=worker)
+        assert before == after  # a note, not a transition
         assert actor == f"worker:{worker.node_name}"
         assert "delivered again" in reason
-        # A note, not a transition: no second run.
-        assert [to for _, to in store.transitions(job_id)] == [*walk, "complete"]
-        assert store.transitions(job_id)[-1] == ("complete", "complete")
+        assert real_walk(store, job_id) == walk  # no second run
         assert store.job(job_id).status == "complete"
         assert not held_unacknowledged(job_id)
 
@@ -126,8 +130,7 @@ def test_a_job_that_is_not_idempotent_ends_in_error_when_its_worker_host_died(
     job = store.wait_status(job_id, "error", timeout=30, process=worker)
     assert job.error_type == "WorkerLost"
     assert f"its worker {doomed.node_name} is gone" in job.error_message
-    wait_for(lambda: "not run" in (store.events(job_id)[-1][3] or ""),
+    wait_for(lambda: any("not run" in (event[3] or "") for event in store.events(job_id)),
              message="the dead worker's copy to be noted", process=worker)
-    assert [to for _, to in store.transitions(job_id)] == [
-        "pending", "processing", "error", "error"]  # the last a note: it did not run again
+    assert real_walk(store, job_id) == ["pending", "processing", "error"]  # not run again
     assert store.job(job_id).status == "error"
