@@ -54,6 +54,8 @@ def users(web_server) -> dict[str, ApiUser]:
                                admin=role == "admin")
             made[role] = ApiUser(user.id, user.email, issue_token(db.session, user))
             db.session.commit()
+        db.session.remove()
+        db.engine.dispose()  # this app's own connections, closed before it is dropped
     return made
 
 
