@@ -34,8 +34,13 @@ class JobRequest(Request):
             return True
         if not is_redelivery(self.delivery_info, self._request_dict):
             return False
-        reason = self.task.app.stale_deliveries.reason(
-            self.id, int(self._request_dict.get(GENERATION_HEADER) or 0))
+        try:
+            reason = self.task.app.stale_deliveries.reason(
+                self.id, int(self._request_dict.get(GENERATION_HEADER) or 0))
+        except Exception as exc:  # Redis or the database down: run it rather than lose it
+            log.warning("job %s redelivered; could not tell whether it moved on (%s): "
+                        "running it", self.id, exc)
+            return False
         if reason is None:
             return False
         log.warning("job %s: %s", self.id, reason)
