@@ -370,11 +370,12 @@ def restore_orphaned_deliveries(app: Celery, client: redis.Redis, *,
 
 
 def _held_by_workers(app: Celery) -> set[str] | None:
-    """Ids of the jobs the live workers hold; None if one that answered a ping did not say."""
+    """Ids of the jobs the live workers hold; None if no worker answered a ping (a message
+    put back would find no one anyway), or one that answered did not say."""
     alive = app.control.ping(timeout=INSPECT_TIMEOUT) or []
     names = [name for reply in alive for name in reply]
     if not names:
-        return set()
+        return None
     inspect = app.control.inspect(timeout=INSPECT_TIMEOUT, destination=names,
                                   limit=len(names))
     held: set[str] = set()

@@ -150,6 +150,10 @@ def _reap_vanished(confirm_after: float) -> tuple[int, int]:
         client.delete(ORPHANED_KEY)
         return 0, 0
     replies = celery.control.inspect(timeout=INSPECT_TIMEOUT).active() or {}
+    if not replies:
+        # No worker answered: they are all down (then nothing could run a job put back, and
+        # the jobs are judged once one is up) or the broker lost the question. Judge nothing.
+        return 0, 0
     tail = journal_tail(client)  # after the look: what the store must be applied up to
     running = {task["id"] for tasks in replies.values() for task in tasks}
     nowhere = {row.id for row in processing} - running
