@@ -58,7 +58,10 @@ def test_a_good_file_is_imported_through_its_steps(client, make_user, store, wor
 
 def test_progress_moves_through_the_real_steps(client, make_user, store, worker):
     user = make_user()
-    rows = b"".join(b"Person %d,p%d@example.com\n" % (n, n) for n in range(3000))
+    # Big enough to take several of the applier's batches (0.1 s each), whose progress a
+    # short import's could share so that only its 100 is ever seen; small enough (410 KB) to
+    # be uploaded from memory.
+    rows = b"".join(b"Person %d,p%d@example.com\n" % (n, n) for n in range(15000))
     job_id = upload(client, user, b"name,email\n" + rows).json["id"]
 
     seen: list[int] = []
@@ -76,7 +79,7 @@ def test_progress_moves_through_the_real_steps(client, make_user, store, worker)
     assert seen[-1] == 100
     assert any(0 < value < 100 for value in seen), seen  # it was seen moving, not only done
     assert set(seen) <= {10, 20, 40, *range(40, 71), 90, 100}
-    assert store.job(job_id).result["imported"] == 3000
+    assert store.job(job_id).result["imported"] == 15000
 
 
 def test_a_mixed_file_imports_the_good_rows_and_reports_the_bad_by_line(
