@@ -283,24 +283,12 @@ def main() -> None:
                        json={"error_rate": 0, "churn_per_minute": 0})
         engine = sa.create_engine(env["JOBPLATFORM_DATABASE_URL"])
         _settle(engine, load.accepted)
-        final_syncs = set()
-        for token in tokens:
-            for provider in ("fub", "rezen"):
-                answer = load.request("POST", f"/api/v2/integrations/{provider}/sync", token)
-                if answer is not None and answer.status_code in (200, 202):
-                    final_syncs.add(answer.json()["id"])
-        load.accepted |= final_syncs
-        _settle(engine, final_syncs)
-        # A sync running when the last one was asked for may have been the one returned:
-        # ask again once everything is quiet, so the last word is from an unchanging provider.
-        last = set()
-        for token in tokens:
-            for provider in ("fub", "rezen"):
-                answer = load.request("POST", f"/api/v2/integrations/{provider}/sync", token)
-                if answer is not None and answer.status_code in (200, 202):
-                    last.add(answer.json()["id"])
-        load.accepted |= last
-        _settle(engine, last)
+        # Twice: a sync already running when the first round asked may be the one returned;
+        # the second round's word is from an unchanging provider.
+        for _ in range(2):
+            syncs = _sync_every_integration(load, tokens)
+            load.accepted |= syncs
+            _settle(engine, syncs)
         sampling.set()
         sampler.join()
         report = _check(engine, load, redis_url, env, logs, secrets, keys,
@@ -339,6 +327,17 @@ def _users(jobplatform: list[str], env: dict[str, str]) -> tuple[list[str], list
                               env=env, check=True, capture_output=True, text=True)
         tokens.append(made.stdout.strip())
     return tokens, list(tokens)
+
+
+def _sync_every_integration(load: Load, tokens: list[str]) -> set[str]:
+    """"Sync now" for each user's FUB and reZEN; the ids of the syncs answered."""
+    syncs = set()
+    for token in tokens:
+        for provider in ("fub", "rezen"):
+            answer = load.request("POST", f"/api/v2/integrations/{provider}/sync", token)
+            if answer is not None and answer.status_code in (200, 202):
+                syncs.add(answer.json()["id"])
+    return syncs
 
 
 def _settle(engine: sa.Engine, job_ids: set[str]) -> None:

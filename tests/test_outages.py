@@ -126,6 +126,14 @@ def start_job(stack, user, job_type: str, params: dict) -> str:
     return response.json()["id"]
 
 
+def running_and_queued(stack, *, seconds: float, queued: int) -> tuple[str, list[str]]:
+    """A job running for `seconds`, and `queued` more waiting behind it (one at a time)."""
+    running = start_job(stack, stack["user"], "test_sleep", {"seconds": seconds})
+    stack["store"].wait_status(running, "processing", process=stack["worker"])
+    return running, [start_job(stack, stack["user"], "test_steps", {"count": 2})
+                     for _ in range(queued)]
+
+
 def reap(stack) -> None:
     """One reaper run on the stack's worker, started as an operator would, with `celery call`."""
     call = subprocess.run(
@@ -180,9 +188,7 @@ def test_jobs_survive_redis_restarting_without_its_data(stack):
 @pytest.mark.parametrize("stack", [{"persistent": True}], indirect=True, ids=["persistent"])
 def test_a_ten_second_redis_blip_loses_and_doubles_nothing(stack):
     user, store = stack["user"], stack["store"]
-    during = start_job(stack, user, "test_sleep", {"seconds": 4})  # ends during the blip
-    store.wait_status(during, "processing", process=stack["worker"])
-    queued = [start_job(stack, user, "test_steps", {"count": 2}) for _ in range(3)]
+    during, queued = running_and_queued(stack, seconds=4, queued=3)  # it ends during the blip
 
     stack["redis"].stop()  # a clean stop: its append-only file keeps everything
     stopped = time.monotonic()
@@ -214,9 +220,7 @@ def test_a_ten_second_redis_blip_loses_and_doubles_nothing(stack):
 @pytest.mark.parametrize("stack", [{"postgres": True}], indirect=True, ids=["postgres"])
 def test_a_database_outage_fails_no_job_and_needs_no_restart(stack):
     user, store = stack["user"], stack["store"]
-    during = start_job(stack, user, "test_sleep", {"seconds": 5})  # ends during the outage
-    store.wait_status(during, "processing", process=stack["worker"])
-    queued = [start_job(stack, user, "test_steps", {"count": 2}) for _ in range(2)]
+    during, queued = running_and_queued(stack, seconds=5, queued=2)  # it ends in the outage
 
     stack["postgres"].stop()
     stopped = time.monotonic()
