@@ -244,9 +244,13 @@ class Applier:
 
     def _stored_term(self) -> int:
         """The term of the last commit, as the database has it."""
-        with self.engine.connect() as connection, connection.begin():
-            return row_writer(connection.dialect.name).load_position(
-                connection, self.position_name)[1]
+        with self.engine.connect() as connection:
+            # It may insert the position's row: on SQLite a read that turns into a write
+            # fails at once ("database is locked") if another writer committed meanwhile.
+            connection = connection.execution_options(**WRITE_OPTIONS)
+            with connection.begin():
+                return row_writer(connection.dialect.name).load_position(
+                    connection, self.position_name)[1]
 
     def resign(self) -> None:
         with contextlib.suppress(redis.RedisError):  # if unreachable, the lease expires
