@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -121,12 +122,16 @@ class Store:
 
     def events(self, job_id: str) -> list[tuple[str | None, str, str, str | None]]:
         """(from, to, actor, reason) of each event, oldest first."""
+        return [row[1:] for row in self.events_at(job_id)]
+
+    def events_at(self, job_id: str) -> list[tuple[datetime, str | None, str, str,
+                                                   str | None]]:
+        """(at, from, to, actor, reason) of each event, oldest first."""
         self._fresh()
-        rows = db.session.execute(
-            sa.select(JobEvent.from_status, JobEvent.to_status, JobEvent.actor, JobEvent.reason)
-            .where(JobEvent.job_id == job_id).order_by(JobEvent.id)
-        )
-        return [tuple(row) for row in rows]
+        return [tuple(row) for row in db.session.execute(
+            sa.select(JobEvent.at, JobEvent.from_status, JobEvent.to_status, JobEvent.actor,
+                      JobEvent.reason).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        )]
 
     def transitions(self, job_id: str) -> list[tuple[str | None, str]]:
         return [(frm, to) for frm, to, _, _ in self.events(job_id)]

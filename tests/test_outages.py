@@ -185,6 +185,41 @@ def test_jobs_survive_redis_restarting_without_its_data(stack):
     store.wait_status(after, "complete", timeout=60, process=stack["worker"])
 
 
+def test_a_retry_lost_with_its_host_and_redis_keeps_its_count_and_back_off(stack):
+    user, store = stack["user"], stack["store"]
+    # It fails once and waits out a back-off; its worker holds the retry's message.
+    runs_key = f"test-runs:{uuid.uuid4()}"
+    job_id = start_job(stack, user, "test_flaky",
+                       {"failures": 1, "backoff": 40, "runs_key": runs_key})
+    waiting = wait_for(lambda: (job := store.job(job_id)) and job.retries == 1 and job.due_at
+                       and job, timeout=30, message="the retry recorded with its due time",
+                       process=stack["worker"])
+    assert waiting.status == "pending"
+    due_at = waiting.due_at
+
+    stack["worker"].kill()  # the host is lost: the worker, and Redis with its data
+    stack["redis"].stop()
+    stack["redis"].start()
+    stack["worker"].start()
+    backdate(job_id, 3600)
+    reap(stack)
+    reap(stack)
+
+    done = store.wait_status(job_id, "complete", timeout=90, process=stack["worker"])
+    events = store.events_at(job_id)
+    published_again = next(at for at, _, _, actor, _ in events if actor == "reaper")
+    assert published_again < due_at, "the reaper ran after the back-off: nothing proved"
+    started = [at for at, _, to, _, _ in events if to == "processing"]
+    # One failed run, then one run once the back-off was over: the copy published again
+    # kept the due time (it did not run at once) and the retry count (with a count of 0 it
+    # fails once more, and runs a third time).
+    assert started[-1] >= due_at
+    runs = redis.Redis.from_url(stack["env"]["JOBPLATFORM_JOURNAL_URL"]).get(runs_key)
+    assert int(runs) == 1  # counted since Redis came back empty: the run after the back-off
+    assert done.retries == 1
+    assert done.result == {"attempts": 2}
+
+
 @pytest.mark.parametrize("stack", [{"persistent": True}], indirect=True, ids=["persistent"])
 def test_a_ten_second_redis_blip_loses_and_doubles_nothing(stack):
     user, store = stack["user"], stack["store"]

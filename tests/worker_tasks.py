@@ -77,15 +77,21 @@ def fail(user_id: int, message: str = "Rate limit exceeded") -> None:
 class FlakyParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     failures: int = Field(1, ge=0, le=3)
+    backoff: float = Field(0, ge=0, le=300)
+    runs_key: str | None = Field(None, max_length=100)
 
 
 @celery.task(bind=True, name="jobplatform.general.test_flaky", max_retries=3,
              api_params=FlakyParams)
-def flaky(self: JobTask, user_id: int, failures: int) -> Outcome:
-    """Fails `failures` times, retrying each time, then succeeds."""
+def flaky(self: JobTask, user_id: int, failures: int, backoff: float = 0,
+          runs_key: str | None = None) -> Outcome:
+    """Fails `failures` times, retrying each time `backoff` seconds later, then succeeds;
+    counts its runs in Redis at `runs_key`."""
+    if runs_key:
+        _redis().incr(runs_key)
     if self.request.retries < failures:
         raise self.retry(exc=ConnectionError(f"provider timeout {self.request.retries + 1}"),
-                         countdown=0)
+                         countdown=backoff)
     return Outcome({"attempts": self.request.retries + 1}, "Succeeded after retries")
 
 

@@ -3,6 +3,7 @@ before the publish, so the caller can read it the moment this returns."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,17 +50,19 @@ def record_pending(connection: sa.Connection, task_name: str, *, user_id: int | 
 
 def publish(session: Session, job_id: str, task_name: str, *, user_id: int | None,
             params: dict[str, Any], actor: str = "api", producer: Any = None,
-            generation: int | None = None) -> None:
+            generation: int | None = None, retries: int = 0,
+            eta: datetime | None = None) -> None:
     """Send a recorded job to its queue; if the broker refuses, the job ends in error.
     Positional arguments come back from where tracking keeps them (`params["args"]`);
-    `generation` numbers a copy published again (jobs/redelivery.py)."""
+    `generation` numbers a copy published again (jobs/redelivery.py), which keeps the
+    job's retry count and due time (`retries`, `eta`)."""
     args = params.get("args") or ()
     kwargs = {k: v for k, v in params.items() if k != "args"}
     if user_id is not None:
         kwargs["user_id"] = user_id
     try:
         celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id,
-                         queue=queue_for_task(task_name),
+                         queue=queue_for_task(task_name), retries=retries, eta=eta,
                          headers={RECORDED_HEADER: True} | (
                              {GENERATION_HEADER: generation} if generation else {}),
                          producer=producer)

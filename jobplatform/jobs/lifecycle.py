@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .journal import Entry, EntryKind, entry_time
@@ -77,6 +78,7 @@ def new_job(item: Entry) -> dict[str, Any]:
         started_at=None,
         finished_at=None,
         heartbeat_at=None,
+        due_at=None,
     )
     return job
 
@@ -163,6 +165,7 @@ def _apply(job: dict[str, Any], kind: EntryKind, item: Entry, at: Any, out: Fold
     if kind is EntryKind.PENDING:
         if status is not None:
             job["retries"] = int(item.get("retries") or 0)
+        job["due_at"] = _due_at(item)
         _set_error(job, item)
         reason = reason or ("published" if status is None else f"retry {job['retries']}")
     elif kind is EntryKind.REQUEUED:
@@ -218,6 +221,18 @@ def _set_progress(job: dict[str, Any], item: Entry) -> None:
         job["progress_rate"] = float(rate) if isinstance(rate, int | float) and rate > 0 else None
     if item.get("message") is not None:
         job["message"] = _clip(item["message"], MESSAGE_LIMIT)
+
+
+def _due_at(item: Entry) -> datetime | None:
+    """The ETA a publish carried (Celery's ISO form), if any and readable."""
+    eta = item.get("eta")
+    if not isinstance(eta, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(eta)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _set_error(job: dict[str, Any], item: Entry) -> None:

@@ -68,6 +68,9 @@ class Job(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When a job published with an ETA or countdown (a retry's back-off) may start. Only
+    #: its message carried it: kept here so a copy published again keeps it too.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Every list view pages newest first on (created_at, id), optionally narrowed by one of
     # these columns: an index per filter keeps each page a short index range scan.

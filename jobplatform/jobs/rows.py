@@ -20,7 +20,7 @@ from .models import Job, JobEvent, JobLog, UTCDateTime
 
 JSON_COLUMNS = frozenset({"result", "params"})
 TIME_COLUMNS = frozenset(
-    {"created_at", "started_at", "finished_at", "heartbeat_at", "at", "recorded_at"}
+    {"created_at", "started_at", "finished_at", "heartbeat_at", "due_at", "at", "recorded_at"}
 )
 # What the lifecycle rules decide on (lifecycle.fold); the rest of a row is only written.
 DECISION_COLUMNS = (

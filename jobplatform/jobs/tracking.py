@@ -96,7 +96,9 @@ class Tracker:
         if retries:
             fields.update(self._retry_fields(headers["id"]))
         if headers.get("eta"):
-            fields["reason"] = f"published, due at {headers['eta']}"
+            fields["eta"] = headers["eta"]
+            why = fields.get("reason") or ("published" if not retries else f"retry {retries}")
+            fields["reason"] = f"{why}; due at {headers['eta']}"
         self.app.journal.append(entry(headers["id"], EntryKind.PENDING, **fields))
 
     def _publisher(self, headers: dict) -> str:

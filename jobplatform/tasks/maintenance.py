@@ -266,14 +266,19 @@ def _publish_again(connection: sa.Connection, job_id: str, task_name: str,
                    user_id: int | None, params: dict[str, Any], *, reason: str) -> bool:
     """Put a job back to pending (in the caller's write transaction, committed here) and
     publish it; False if the broker refused it, which ends the job in error."""
+    retries, due_at = db.session.execute(
+        sa.select(Job.retries, Job.due_at).where(Job.id == job_id)).one()
     apply_entries(connection, [entry(job_id, EntryKind.REQUEUED, actor="reaper", reason=reason)])
     db.session.commit()
     # A newer copy: should the old message still turn up (a dead worker's, redelivered at
     # the broker's visibility timeout), it is acknowledged unrun (jobs/redelivery.py).
     generation = next_generation(celery.journal.client, job_id)
     try:
+        # What only the lost message carried: a retry's count (its budget of retries) and
+        # its back-off (a retry due in ten minutes does not run now).
         publish(db.session, job_id, task_name, user_id=user_id, params=params, actor="reaper",
-                generation=generation)
+                generation=generation, retries=retries,
+                eta=due_at if due_at and due_at > datetime.now(UTC) else None)
     except EnqueueFailed:
         return False
     return True

@@ -118,6 +118,9 @@ class JobOut(BaseModel):
     retries: int
     cancel_requested: bool
     retry_of: str | None
+    due_at: datetime | None = Field(
+        description="When a job waiting on an ETA or a retry's back-off may start."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -40,6 +40,7 @@ def _fields(job: Job, now: datetime) -> dict[str, Any]:
         "status": job.status, "progress": _progress(job), "summary": job.summary,
         "result": job.result, "error": error, "retries": job.retries,
         "cancel_requested": job.cancel_requested, "retry_of": job.retry_of,
+        "due_at": job.due_at,
         "created_at": job.created_at, "started_at": job.started_at,
         "finished_at": job.finished_at, "duration_ms": _duration_ms(job, now),
     }
