@@ -12,11 +12,13 @@ job that ends during the blip has its end applied once it is back, nothing twice
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -30,7 +32,6 @@ from jobplatform.queues import QUEUE_NAMES
 from tests.conftest import _subprocess_env
 from tests.postgres import PrivatePostgres, postgres_bin
 from tests.support import ApiUser, ManagedProcess, Store, wait_for
-from tests.test_scheduling import backdate
 
 # Each test brings a stack of its own (its Redis, database and processes), the same
 # whatever services the suite runs against: the default run covers them.
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.skipif(
          or os.environ.get("JOBPLATFORM_TEST_DATABASE_URL")),
     reason="self-contained; run in the suite's default configuration")
 BLIP_SECONDS = 10
+BEAT_FUB_INTERVAL = 3
 DATABASE_OUTAGE_SECONDS = 30
 
 
@@ -58,7 +60,8 @@ def stack(request, tmp_path):
     database of their own (an applier per journal: two on one database would share its
     position); `store` reads that database, `user` has a token. Parametrized with
     {"persistent": True}, Redis keeps an append-only file; with {"postgres": True}, the
-    database is a PostgreSQL server of the test's own."""
+    database is a PostgreSQL server of the test's own; with {"beat": True}, beat runs too,
+    fanning out FUB syncs every few seconds (against the suite's FUB simulator)."""
     from jobplatform import create_app
 
     options = getattr(request, "param", {})
@@ -70,6 +73,8 @@ def stack(request, tmp_path):
     env = {**_subprocess_env(), "JOBPLATFORM_BROKER_URL": url, "JOBPLATFORM_JOURNAL_URL": url,
            "JOBPLATFORM_DATABASE_URL": database,
            "JOBPLATFORM_INSTANCE_PATH": str(tmp_path / "instance")}
+    if options.get("beat"):
+        env["JOBPLATFORM_FUB_SYNC_INTERVAL"] = str(BEAT_FUB_INTERVAL)
     jobplatform = [sys.executable, "-m", "jobplatform"]
     subprocess.run([*jobplatform, "db", "upgrade"], env=env, check=True, capture_output=True)
     token = subprocess.run([*jobplatform, "users", "create", "stack@example.com"], env=env,
@@ -90,6 +95,11 @@ def stack(request, tmp_path):
                     "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
                     "tests.web_app:app"], env=env, log_path=tmp_path / "web.log"),
     }
+    if options.get("beat"):
+        processes["beat"] = ManagedProcess(
+            "beat", [sys.executable, "-m", "celery", "-A", "jobplatform", "beat", "-l", "info",
+                     "-s", str(tmp_path / "beat-schedule")],
+            env=env, log_path=tmp_path / "beat.log")
     for process in processes.values():
         process.start()
     base = f"http://127.0.0.1:{port}"
@@ -159,19 +169,19 @@ def test_jobs_survive_redis_restarting_without_its_data(stack):
     for job_id in waiting:
         assert store.wait_status(job_id, "pending").status == "pending"
 
+    client = redis.Redis.from_url(stack["env"]["JOBPLATFORM_BROKER_URL"])
+    client.set("test:before-the-loss", 1)
     stack["redis"].stop()  # no append-only file: its queues, journal and counters are gone
     stack["redis"].start()
-    client = redis.Redis.from_url(stack["env"]["JOBPLATFORM_BROKER_URL"])
-    assert client.dbsize() == 0
+    assert not client.exists("test:before-the-loss")
     client.set(gate, 1, ex=300)  # let the running job finish, into the new, empty journal
 
     # Its end is applied although the applier's term counter restarted at 1 (each term
     # refused would cost a lease's 15 s).
     store.wait_status(running, "complete", timeout=30, process=stack["worker"])
-    # The three waiting messages are gone with the data; as if ten minutes had passed, the
-    # reaper (two looks) publishes each again, and each runs once.
-    for job_id in waiting:
-        backdate(job_id, 3600)
+    # The three waiting messages are gone with the data. The broker came back empty (a new
+    # epoch), so the reaper does not wait ten minutes: at two looks it publishes each again,
+    # and each runs once.
     reap(stack)
     reap(stack)
     for job_id in waiting:
@@ -183,6 +193,67 @@ def test_jobs_survive_redis_restarting_without_its_data(stack):
     # Everything reconnected by itself: a new job through the API runs to its end.
     after = start_job(stack, user, "test_steps", {"count": 1})
     store.wait_status(after, "complete", timeout=60, process=stack["worker"])
+
+
+def scheduled_syncs(store, user_id: int, since: datetime | None = None) -> list[Job]:
+    """The user's FUB syncs, oldest first (those created after `since`)."""
+    query = sa.select(Job).where(Job.user_id == user_id, Job.type == "fub_sync")
+    if since is not None:
+        query = query.where(Job.created_at > since)
+    return [row[0] for row in store.query(query.order_by(Job.created_at))]
+
+
+@pytest.mark.parametrize("stack", [{"beat": True}], indirect=True, ids=["beat"])
+def test_a_sync_lost_with_redis_runs_and_beat_goes_on_scheduling(stack, fub, api_key):
+    user, store = stack["user"], stack["store"]
+    api = httpx.Client(base_url=f"{stack['base']}/api/v2", headers=user.headers, timeout=30)
+    connected = api.post("/integrations", json={"provider": "fub", "api_key": api_key})
+    assert connected.status_code == 201, connected.text
+    store.wait_status(connected.json()["job"]["id"], "complete", timeout=60,
+                      process=stack["worker"])
+    user_id = connected.json()["job"]["user_id"]
+    wait_for(lambda: any(job.status == "complete" for job in scheduled_syncs(store, user_id)),
+             timeout=60, message="a FUB sync started by beat's fan-out",
+             process=stack["beat"])
+
+    # The worker's one slot taken, the next sync waits in its queue when Redis loses it all.
+    gate = f"test-gate:{uuid.uuid4()}"
+    running = start_job(stack, user, "test_gate", {"gate": gate, "total": 2,
+                                                   "step_seconds": 0.05})
+    store.wait_status(running, "processing", process=stack["worker"])
+    sync = api.post("/integrations/fub/sync")
+    assert sync.status_code in (200, 202), sync.text
+    lost = sync.json()["id"]
+    assert store.wait_status(lost, "pending").status == "pending"
+    stack["redis"].stop()
+    stack["redis"].start()
+    emptied = datetime.now(UTC)
+    redis.Redis.from_url(stack["env"]["JOBPLATFORM_BROKER_URL"]).set(gate, 1, ex=300)
+
+    # The lost sync is published again and runs (the fan-out's next ticks find it
+    # pending, so they start no second one) ...
+    reap(stack)
+    reap(stack)
+    store.wait_status(lost, "complete", timeout=60, process=stack["worker"])
+    assert any("message was lost" in (reason or "") for *_, reason in store.events(lost))
+    # ... and beat, reconnected by itself, goes on: its ticks start the next syncs.
+    wait_for(lambda: any(job.status == "complete" and job.id != lost
+                         for job in scheduled_syncs(store, user_id, since=emptied)),
+             timeout=60, message="a sync beat started after Redis came back",
+             process=stack["beat"])
+    stack["beat"].stop()
+
+    def all_final() -> bool:
+        return not store.query(sa.select(Job.id).where(
+            Job.status.in_(["pending", "processing"])))
+
+    wait_for(all_final, timeout=60, message="every job ended, the lost fan-outs too",
+             process=stack["worker"])
+    # Never two syncs of the user at once.
+    syncs = scheduled_syncs(store, user_id)
+    for earlier, later in itertools.pairwise(syncs):
+        assert later.started_at >= earlier.finished_at, (earlier.id, later.id)
+    api.close()
 
 
 def test_a_retry_lost_with_its_host_and_redis_keeps_its_count_and_back_off(stack):
@@ -201,7 +272,6 @@ def test_a_retry_lost_with_its_host_and_redis_keeps_its_count_and_back_off(stack
     stack["redis"].stop()
     stack["redis"].start()
     stack["worker"].start()
-    backdate(job_id, 3600)
     reap(stack)
     reap(stack)
 

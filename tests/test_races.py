@@ -1,5 +1,5 @@
 """Races, run for real: one Idempotency-Key sent by many clients at once, cancel racing
-completion, and two appliers one of which is paused while it leads."""
+completion, two appliers one of which is paused while it leads, and two beats."""
 
 from __future__ import annotations
 
@@ -109,3 +109,51 @@ def test_a_paused_leading_applier_is_replaced_and_applies_nothing_twice(
         assert [to for _, to in store.transitions(job_id)] == [
             "pending", "processing", "complete"], job_id
     wait_for(lambda: counts_equal_rows(user.id), message="the counts to equal the rows")
+
+
+def test_two_beats_running_by_mistake_start_one_sync_per_user(
+    client, make_user, store, worker, fub, tmp_path
+):
+    from jobplatform.sync.models import Integration
+    from tests.test_scheduling import connect, make_due
+
+    users = [make_user() for _ in range(3)]
+    for user in users:
+        store.wait_status(connect(client, user, f"key-{uuid.uuid4().hex[:12]}", "fub"),
+                          "complete", timeout=60, process=worker)
+    make_due([user.id for user in users])
+    fub.configure(latency_ms=1500)  # each sync lasts while many fan-outs run
+    due_since = store.query(sa.select(sa.func.max(Job.created_at)))[0][0]
+    # Each beat fans out FUB syncs every second, on its own schedule file (two hosts).
+    env = {**_subprocess_env(), "JOBPLATFORM_FUB_SYNC_INTERVAL": "1",
+           "JOBPLATFORM_REAP_INTERVAL": "3600", "JOBPLATFORM_PRUNE_INTERVAL": "3600"}
+    beats = [ManagedProcess(f"beat-{n}", [sys.executable, "-m", "celery", "-A", "jobplatform",
+                                          "beat", "-l", "info", "-s", str(tmp_path / f"s{n}")],
+                            env=env, log_path=tmp_path / f"beat-{n}.log") for n in (1, 2)]
+    for beat in beats:
+        beat.start()
+
+    def fan_outs_done() -> list[str]:
+        rows = store.query(sa.select(Job.id).where(
+            Job.type == "schedule_syncs", Job.created_at > due_since,
+            Job.status == "complete"))
+        return [row[0] for row in rows] if len(rows) >= 6 else []
+
+    try:
+        done = wait_for(fan_outs_done, timeout=60, message="six fan-outs from the two beats",
+                        process=beats[0])
+    finally:
+        for beat in beats:
+            beat.stop()
+    # Both beats ticked, each publishing its own fan-outs.
+    for beat in beats:
+        assert "Sending due task schedule-fub-syncs" in beat.log_path.read_text(), beat.name
+    assert all(store.events(job_id)[0][2] == "beat" for job_id in done)
+    for user in users:
+        syncs = store.query(sa.select(Job.id, Job.status).where(
+            Job.user_id == user.id, Job.type == "fub_sync"))
+        assert len(syncs) == 1, f"user {user.id} got {len(syncs)} syncs from two beats"
+        store.wait_status(syncs[0][0], "complete", timeout=60, process=worker)
+    assert store.query(sa.select(sa.func.count()).select_from(Integration).where(
+        Integration.user_id.in_([u.id for u in users]), Integration.last_error.is_not(None))
+    )[0][0] == 0

@@ -48,12 +48,13 @@ AGENTS = (
     Agent("chloe.ng@demo.test", "Chloe Ng"),
 )
 
-# Sized so that an onboarding takes some 20-40 s against a rate limit it meets, a sync or
-# two meets a provider error and is retried, and data changes between the syncs.
+# Sized so that an onboarding takes some 15-25 s against a rate limit it meets (its progress
+# moves page by page, and the first FUB syncs follow within the first minute), a sync or two
+# meets a provider error and is retried, and data changes between the syncs.
 ERROR_RATE = 0.04
 FUB_SIMULATOR = [
     "--people",
-    "1500",
+    "1000",
     "--deals",
     "200",
     "--rate-limit",
@@ -77,7 +78,7 @@ REZEN_SIMULATOR = [
     "--churn",
     "10",
 ]
-SYNC_INTERVALS = {"FUB_SYNC_INTERVAL": "30", "REZEN_SYNC_INTERVAL": "45"}
+SYNC_INTERVALS = {"FUB_SYNC_INTERVAL": "20", "REZEN_SYNC_INTERVAL": "45"}
 # reZEN answers 503 to everything for a while just after the agents connect: longer than a
 # client's own retries of one request, so the first syncs fail, are retried by the platform
 # a little later, and complete from their checkpoints.

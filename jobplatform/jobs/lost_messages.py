@@ -2,7 +2,10 @@
 
 - Lost: a Redis broker restarted without its data, or a process that died between recording
   a job and publishing it. The reaper publishes these again, so an accepted job still ends
-  complete, error or cancelled.
+  complete, error or cancelled. Jobs are judged once they have waited `LOST_AFTER`, or at
+  any age once the broker lost its data (a new epoch, below): every job recorded before the
+  broker came back empty and held neither by it nor by a live worker lost its message, and
+  waiting ten minutes more would only delay its run past its schedule's next tick.
 - Purged: `celery purge` (or anything else) deleted waiting messages. Celery tells nobody, so
   the reaper infers it, and ends those jobs cancelled ("purged") rather than running them.
 
@@ -65,6 +68,8 @@ SEEN_EPOCH_KEY = "jobplatform:reaper:seen-epoch"
 VANISHED_KEY = "jobplatform:reaper:vanished"
 # In the broker's Redis: gone with its data, never deleted by a purge.
 EPOCH_KEY = "jobplatform:broker:epoch"
+# Epoch -> when a look first saw it: about when the broker came back empty.
+EPOCH_BORN_KEY = "jobplatform:reaper:epoch-born"
 # Set by a worker that dropped a job's message without running it (jobs/tracking.py).
 DROPPED_KEY = "jobplatform:dropped:{}"
 DROPPED_TTL_SECONDS = 24 * 3600
@@ -290,7 +295,11 @@ def lost_pending_jobs(session: Session, app: Celery, client: redis.Redis, *,
         return None
     tail = journal_tail(client)  # after the look: what the journal must be applied up to
     vanished = _note_vanished(session, client, look) if redis_broker else set()
-    judged = sa.or_(stale, Job.id.in_(sorted(vanished)[:limit])) if vanished else stale
+    judged = stale
+    if redis_broker:
+        judged = sa.or_(judged, Job.created_at < _epoch_born(client, look.epoch))
+    if vanished:
+        judged = sa.or_(judged, Job.id.in_(sorted(vanished)[:limit]))
     pending = sa.and_(Job.status == JobStatus.PENDING, judged)
     rows = [row for row in pending_rows(judged) if look.covers(row.queue)]
     if not rows:
@@ -300,6 +309,13 @@ def lost_pending_jobs(session: Session, app: Celery, client: redis.Redis, *,
     confirmed = confirm_missing(client, MISSING_KEY, missing, confirm_after)
     if not confirmed or not wait_applied(client, tail):
         return []  # (not applied: the applier is behind or down; judge nothing on a stale store)
+    if redis_broker:
+        # A worker keeps what it prefetched, and a retry's ETA, in memory: after Redis lost
+        # its data, only the worker still has such a message.
+        held = _held_by_workers(app)
+        if held is None:
+            return []
+        confirmed -= held
     still = set(session.scalars(sa.select(Job.id).where(Job.id.in_(confirmed), pending)))
     session.rollback()
     found = [row for row in rows if row.id in still]
@@ -317,17 +333,29 @@ def lost_pending_jobs(session: Session, app: Celery, client: redis.Redis, *,
 def confirm_missing(client: redis.Redis, key: str, missing: set[str],
                     confirm_after: float) -> set[str]:
     """The ids of `missing` that were missing at an earlier look too, `confirm_after` seconds
-    ago or more; the hash at `key` remembers when each was first missed, across looks."""
+    ago or more; the hash at `key` remembers when each was first missed, across looks. The
+    ids returned are forgotten, as the caller acts on them: one missing again later (put
+    back, and lost again) takes two fresh looks."""
     now = time.time()
     first_missed = {job_id.decode(): float(value)
                     for job_id, value in client.hgetall(key).items()}
+    since = {job_id: first_missed.get(job_id, now) for job_id in missing}
+    confirmed = {job_id for job_id, at in since.items() if at <= now - confirm_after}
+    unconfirmed = {job_id: at for job_id, at in since.items() if job_id not in confirmed}
     pipe = client.pipeline()
     pipe.delete(key)
-    if missing:
-        pipe.hset(key, mapping={job_id: first_missed.get(job_id, now) for job_id in missing})
+    if unconfirmed:
+        pipe.hset(key, mapping=unconfirmed)
         pipe.expire(key, MISSING_TTL_SECONDS)
     pipe.execute()
-    return {job_id for job_id in missing if first_missed.get(job_id, now) <= now - confirm_after}
+    return confirmed
+
+
+def _epoch_born(client: redis.Redis, epoch: str) -> datetime:
+    """When a look first saw the broker's `epoch`: a job recorded before then, if the
+    broker holds no message for it, is not waiting for its publish to arrive."""
+    client.hsetnx(EPOCH_BORN_KEY, epoch, time.time())
+    return datetime.fromtimestamp(float(client.hget(EPOCH_BORN_KEY, epoch) or time.time()), UTC)
 
 
 def wait_applied(client: redis.Redis, tail: str | None) -> bool:
