@@ -15,12 +15,17 @@ from .extensions import db, migrate
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # On SQLite, a transaction begun with these options takes the write lock at BEGIN.
 WRITE_OPTIONS = {"sqlite_write_lock": True}
+# How long a writer waits for SQLite's write lock before "database is locked": a worker's or
+# the applier's write waits out a long holder; a web request answers 503 sooner (its caller
+# may try again) rather than hold a server thread.
+LOCK_WAIT_SECONDS = 30.0
+WEB_LOCK_WAIT_SECONDS = 10.0
 
 
-def engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str, *, lock_wait: float = LOCK_WAIT_SECONDS) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Workers, the applier and the web app each hold their own connection to one file.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {"connect_args": {"timeout": lock_wait, "check_same_thread": False}}
     return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
 
 
@@ -34,13 +39,28 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_write_lock")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writable(connection: sa.Connection, wait_seconds: float) -> None:
+    """Raise OperationalError unless a write could begin within `wait_seconds`. On SQLite
+    readers never wait (WAL), so only trying to write shows a writer holding the lock."""
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql("SELECT 1")
+        return
+    driver = connection.connection.driver_connection  # PRAGMAs outside any transaction
+    waited = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+    driver.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+    try:
+        with connection.execution_options(**WRITE_OPTIONS).begin():
+            pass  # BEGIN IMMEDIATE took the lock; nothing written
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={int(waited)}")
 
 
 def begin_write(session: Session | scoped_session) -> sa.Connection:
@@ -59,11 +79,11 @@ def begin_write(session: Session | scoped_session) -> sa.Connection:
     return current.connection(execution_options=WRITE_OPTIONS)
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url, lock_wait=lock_wait))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     with app.app_context():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -322,30 +323,65 @@ def test_a_ten_second_redis_blip_loses_and_doubles_nothing(stack):
     assert httpx.get(f"{stack['base']}/healthz", timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize("stack", [{"postgres": True}], indirect=True, ids=["postgres"])
+class HeldWriteLock:
+    """SQLite "down": a process holding its write lock (a long write, a stuck tool)."""
+
+    def __init__(self, url: str) -> None:
+        self.path = url.removeprefix("sqlite:///")
+        self.connection: sqlite3.Connection | None = None
+
+    def stop(self) -> None:
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def start(self) -> None:
+        self.connection.rollback()
+        self.connection.close()
+
+
+@pytest.mark.parametrize("stack", [{"postgres": True}, {}], indirect=True,
+                         ids=["postgres-stopped", "sqlite-locked"])
 def test_a_database_outage_fails_no_job_and_needs_no_restart(stack):
     user, store = stack["user"], stack["store"]
+    postgres = stack["postgres"]
+    database = postgres or HeldWriteLock(stack["env"]["JOBPLATFORM_DATABASE_URL"])
     during, queued = running_and_queued(stack, seconds=5, queued=2)  # it ends in the outage
 
-    stack["postgres"].stop()
+    database.stop()
     stopped = time.monotonic()
     health = httpx.get(f"{stack['base']}/healthz", timeout=30)
     assert health.status_code == 503
     assert health.json()["checks"]["database"].startswith("down")
     assert health.json()["checks"]["broker"] == "ok"
-    listing = httpx.get(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30)
-    assert listing.status_code == 503, listing.text
+    if postgres:
+        listing = httpx.get(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30)
+        assert listing.status_code == 503, listing.text
+    else:
+        assert "locked for writing" in health.json()["checks"]["database"]
+        # Readers never wait on SQLite: the lists are served; a write waits a little, then
+        # is refused.
+        listed = httpx.get(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30)
+        assert listed.status_code == 200, listed.text
+        listing = httpx.post(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30,
+                             json={"type": "test_steps", "params": {"count": 1}})
+        assert listing.status_code == 503, listing.text
     assert listing.json()["error"]["code"] == "database_unavailable"
     assert "Traceback" not in listing.text
     # The jobs run on: their tracking waits in the journal for the database.
-    wait_for(lambda: "waiting" in stack["applier"].log_path.read_text(), timeout=30,
-             message="the applier to wait for the database")
+    if postgres:
+        wait_for(lambda: "waiting" in stack["applier"].log_path.read_text(), timeout=30,
+                 message="the applier to wait for the database")
+    else:
+        wait_for(lambda: f"{during}] succeeded" in stack["worker"].log_path.read_text(),
+                 timeout=30, message="the running job to end", process=stack["worker"])
+        assert store.job(during).status == "processing"  # its end waits in the journal
     time.sleep(max(0.0, DATABASE_OUTAGE_SECONDS - (time.monotonic() - stopped)))  # the fault
-    stack["postgres"].start()
-    # (This test's own reader held a connection the shutdown cut; the platform's processes
-    # need nothing of the kind.)
-    db.session().invalidate()  # its connection is dead: close it without a rollback
-    db.engine.dispose()
+    database.start()
+    if postgres:
+        # (This test's own reader held a connection the shutdown cut; the platform's
+        # processes need nothing of the kind.)
+        db.session().invalidate()  # its connection is dead: close it without a rollback
+        db.engine.dispose()
 
     for job_id in (during, *queued):
         job = store.wait_status(job_id, "complete", timeout=60, process=stack["applier"])
@@ -356,3 +392,6 @@ def test_a_database_outage_fails_no_job_and_needs_no_restart(stack):
     assert httpx.get(f"{stack['base']}/healthz", timeout=10).status_code == 200
     after = start_job(stack, user, "test_steps", {"count": 1})
     store.wait_status(after, "complete", timeout=60, process=stack["worker"])
+    assert stack["worker"].alive()
+    assert stack["applier"].alive()
+

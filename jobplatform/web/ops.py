@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from ..celery_app import celery
+from ..database import writable
 from ..extensions import db
 from ..jobs.counts import ALL_USERS, SYSTEM
 from ..jobs.durations import BUCKET_BOUNDS
@@ -19,6 +20,8 @@ from ..jobs.journal import STREAM
 from ..jobs.models import JobDuration, QueueCount
 
 log = logging.getLogger(__name__)
+# How long /healthz waits to see that the database takes a write (SQLite's lock).
+HEALTH_LOCK_WAIT_SECONDS = 2.0
 ops = Blueprint("ops", __name__)
 
 
@@ -29,7 +32,8 @@ def _broker_ok() -> str:
 
 
 def _database_ok() -> str:
-    db.session.execute(sa.text("SELECT 1"))
+    with db.engine.connect() as connection:
+        writable(connection, HEALTH_LOCK_WAIT_SECONDS)
     return "ok"
 
 
@@ -48,7 +52,9 @@ def healthz():
             checks[name] = check()
         except Exception as exc:  # any failure to reach it means down, whatever its class
             log.warning("health check %s failed: %s", name, exc)
-            checks[name] = f"down: {type(exc).__name__}"
+            locked = "database is locked" in str(exc)
+            checks[name] = f"down: {type(exc).__name__}" + (
+                f" (locked for writing over {HEALTH_LOCK_WAIT_SECONDS:.0f} s)" if locked else "")
     healthy = all(value == "ok" for value in checks.values())
     return jsonify(status="ok" if healthy else "down", checks=checks), 200 if healthy else 503
 
