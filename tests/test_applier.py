@@ -1,9 +1,10 @@
 """The applier against the real Redis and database, on a stream of its own per test, so the
-session's applier process is not involved: exactly-once, ordering, fencing, outages."""
+session's applier process is not involved: exactly-once, ordering, fencing, refused entries.
+Outages (Redis and the database stopped or locked for real, under running processes) are
+in test_outages.py."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -11,13 +12,11 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from jobplatform.embedded import free_port
 from jobplatform.extensions import db
 from jobplatform.jobs import counts
 from jobplatform.jobs.applier import Applier
-from jobplatform.jobs.journal import EntryKind, Journal, connect, entry
+from jobplatform.jobs.journal import EntryKind, Journal, entry
 from jobplatform.jobs.models import JobEvent
-from tests.support import wait_for
 
 
 @pytest.fixture
@@ -131,51 +130,3 @@ def test_an_entry_the_database_refuses_is_set_aside_and_the_rest_applied(
     else:
         assert len(dead) == 2  # SQLite stores the 64-bit user id
     assert redis_client.xlen(stream) == 0
-
-
-def test_the_applier_waits_out_a_database_outage(redis_client, stream, journal, app, user_id):
-    from jobplatform.jobs.models import Job
-
-    job_id = str(uuid.uuid4())
-    lifecycle(journal, job_id, user_id)
-    # A database that refuses connections, as one that is down does.
-    down = sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none",
-                            connect_args={"connect_timeout": 1})
-    applier = Applier(redis_client, down, stream=stream)
-    stop = threading.Event()
-    thread = threading.Thread(target=applier.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        time.sleep(1.0)
-        assert redis_client.xlen(stream) == 3  # nothing applied, nothing lost
-        applier.engine = db.engine  # the database is back
-
-        def applied():
-            job = db.session.get(Job, job_id)
-            db.session.rollback()
-            return job is not None and job.status == "complete"
-
-        wait_for(applied, timeout=15, message="the backlog applied after the outage")
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        down.dispose()
-    assert redis_client.xlen(stream) == 0
-
-
-def test_a_journal_write_during_a_redis_outage_is_sent_later_in_order(
-    redis_client, stream, engine, store, user_id
-):
-    journal = Journal(connect(f"redis://127.0.0.1:{free_port()}/0"), stream=stream)
-    job_id = str(uuid.uuid4())
-
-    journal.append(entry(job_id, EntryKind.PENDING, task="t", type="t", queue="general",
-                         user_id=user_id, actor="client"))  # must not raise
-    assert journal.backlog() == 1
-
-    journal.client = redis_client  # Redis answers again
-    journal.append(entry(job_id, EntryKind.PROCESSING, actor="worker:w1"))
-
-    assert journal.backlog() == 0
-    Applier(redis_client, engine, stream=stream).drain()
-    assert store.transitions(job_id) == [(None, "pending"), ("pending", "processing")]
