@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 
 #: How many of a child's last lines are kept, to show when it dies.
 TAIL_LINES = 20
+#: A child that exits on its own is started again (a worker the OOM killer took, a crash),
+#: unless it exited this many times within the window: then it keeps failing, and `up` stops.
+RESTART_LIMIT = 5
+RESTART_WINDOW_SECONDS = 300.0
 
 
 @dataclass
@@ -32,6 +37,8 @@ class Child:
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES), repr=False)
+    #: When it exited on its own, within the restart window.
+    exits: list[float] = field(default_factory=list, repr=False)
 
     @property
     def running(self) -> bool:
@@ -54,7 +61,8 @@ class Supervisor:
     """Children run in their own sessions, so Ctrl-C reaches only the supervisor, which then
     stops them in reverse order of starting: the web first, the applier last, so it applies
     the transitions of the jobs the worker finished while shutting down. Each child dies with
-    the supervisor even if it is SIGKILLed (see processes.py).
+    the supervisor even if it is SIGKILLed (see processes.py). A child that exits on its own
+    is started again, unless it keeps exiting (`RESTART_LIMIT`).
 
     A child's output goes to `<log_dir>/<name>.log` when a log folder is given; otherwise
     each line is copied to the terminal behind its process's name, as honcho does."""
@@ -83,16 +91,21 @@ class Supervisor:
         child.env = {**self.env, **(env or {})}
         if self.log_dir is not None:
             child.log_path = self.log_dir / f"{name}.log"
+        self.children.append(child)
+        self._launch(child)
+        return child
+
+    def _launch(self, child: Child) -> None:
+        if child.log_path is not None:
             with child.log_path.open("ab") as log_file:
                 child.process = self._spawn(child, stdout=log_file)
         else:
             child.process = self._spawn(child, stdout=subprocess.PIPE)
             threading.Thread(
-                target=self._copy_lines, args=(child,), daemon=True, name=f"output of {name}"
+                target=self._copy_lines, args=(child,), daemon=True,
+                name=f"output of {child.name}",
             ).start()
-        self.children.append(child)
-        log.info("started %s (pid %s)", name, child.process.pid)
-        return child
+        log.info("started %s (pid %s)", child.name, child.process.pid)
 
     def _spawn(self, child: Child, *, stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -118,12 +131,29 @@ class Supervisor:
                 self.out.flush()
 
     def watch(self, stop: threading.Event, poll_seconds: float = 0.5) -> Child | None:
-        """Wait until `stop` is set (None) or a child exits on its own (that child)."""
+        """Wait until `stop` is set (None), starting again each child that exits on its own;
+        a child that exited `RESTART_LIMIT` times within the window is returned instead."""
         while not stop.wait(poll_seconds):
             for child in self.children:
-                if not child.running:
+                if child.running:
+                    continue
+                now = time.monotonic()
+                child.exits = [at for at in child.exits if now - at < RESTART_WINDOW_SECONDS]
+                child.exits.append(now)
+                if len(child.exits) >= RESTART_LIMIT:
                     return child
+                code = child.process.returncode if child.process else None
+                self._say(f"{child.name} exited (code {code}); starting it again "
+                          f"({len(child.exits)} of {RESTART_LIMIT - 1} restarts in "
+                          f"{RESTART_WINDOW_SECONDS / 60:.0f} min)")
+                self._launch(child)
         return None
+
+    def _say(self, line: str) -> None:
+        log.warning("%s", line)
+        with self._write_lock:
+            self.out.write(f"{line}\n")
+            self.out.flush()
 
     def stop_all(self) -> None:
         for child in reversed(self.children):

@@ -137,6 +137,13 @@ def test_up_runs_the_platform_on_an_embedded_redis_and_stops_it_all(tmp_path):
         assert advert["url"].startswith("redis://127.0.0.1:")
         assert not advert["url"].startswith("redis://127.0.0.1:6379/")
 
+        # A worker that dies (the OOM killer, say) is started again; the platform runs on.
+        general = next(p for p in psutil.Process(up.pid).children()
+                       if "worker" in p.cmdline() and "general" in " ".join(p.cmdline()))
+        general.kill()
+        wait_for(lambda: "general exited (code -9); starting it again" in "".join(printed),
+                 timeout=30, message="up to start the killed worker again")
+
         # Another shell in the same instance finds the embedded broker by itself.
         call = celery_cli("call", "jobplatform.general.contacts_export",
                           "--kwargs", '{"user_id": 1}', env=env)

@@ -60,7 +60,7 @@ def users(web_server) -> dict[str, ApiUser]:
 
 
 @pytest.mark.parametrize(("role", "examples", "at_least"), [("user", 60, 1000),
-                                                            ("admin", 20, 300)])
+                                                            ("admin", 10, 150)])
 def test_over_a_thousand_generated_requests_with_a_token_find_nothing(
     web_server, users, tmp_path, role, examples, at_least
 ):

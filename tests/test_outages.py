@@ -262,7 +262,7 @@ def test_a_retry_lost_with_its_host_and_redis_keeps_its_count_and_back_off(stack
     # It fails once and waits out a back-off; its worker holds the retry's message.
     runs_key = f"test-runs:{uuid.uuid4()}"
     job_id = start_job(stack, user, "test_flaky",
-                       {"failures": 1, "backoff": 40, "runs_key": runs_key})
+                       {"failures": 1, "backoff": 25, "runs_key": runs_key})
     waiting = wait_for(lambda: (job := store.job(job_id)) and job.retries == 1 and job.due_at
                        and job, timeout=30, message="the retry recorded with its due time",
                        process=stack["worker"])

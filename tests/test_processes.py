@@ -50,3 +50,24 @@ def test_a_killed_parent_leaves_no_redis_or_child_behind(tmp_path: Path) -> None
             parent.kill()
             parent.wait()
         parent.stdout.close()
+
+
+def test_a_child_that_keeps_exiting_is_restarted_then_given_up_on(tmp_path: Path) -> None:
+    import io
+    import threading
+
+    from jobplatform.supervisor import RESTART_LIMIT, Supervisor
+
+    out = io.StringIO()
+    supervisor = Supervisor({}, log_dir=tmp_path, out=out)
+    crashing = supervisor.start("crashing", [sys.executable, "-c", "print('boom'); exit(3)"])
+    steady = supervisor.start("steady", [sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        given_up = supervisor.watch(threading.Event(), poll_seconds=0.05)
+        assert given_up is crashing
+        assert out.getvalue().count("crashing exited (code 3); starting it again") == (
+            RESTART_LIMIT - 1)
+        assert crashing.last_lines() == ["boom"] * RESTART_LIMIT
+        assert steady.running  # the others ran on meanwhile
+    finally:
+        supervisor.stop_all()

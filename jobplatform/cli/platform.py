@@ -232,8 +232,9 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
             died = supervisor.watch(stop)
             if died is not None:
                 click.echo(
-                    f"{died.name} exited unexpectedly (code {died.process.returncode}); "
-                    "stopping the platform. Its last lines:",
+                    f"{died.name} keeps exiting (code {died.process.returncode}, "
+                    f"{len(died.exits)} times in a few minutes); stopping the platform. "
+                    "Its last lines:",
                     err=True,
                 )
                 for line in died.last_lines():
