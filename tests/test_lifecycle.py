@@ -95,3 +95,15 @@ def test_a_start_that_travelled_with_the_end_is_applied_before_it():
     assert out.job["started_at"].timestamp() == 2.0
     assert out.job["worker"] == "w"
     assert out.job["status"] == "complete"
+
+
+def test_a_publish_with_an_eta_records_when_the_job_is_due():
+    from datetime import UTC, datetime
+
+    due = fold(None, [published(eta="2026-12-04T19:10:00.250000+00:00")])
+    assert due.job["due_at"] == datetime(2026, 12, 4, 19, 10, 0, 250000, tzinfo=UTC)
+    # A retry due later moves it; a publish due now (no ETA) clears it.
+    retry = fold(due.job, [published(at=2.0, retries=1, eta="2026-12-04T19:20:00")])
+    assert retry.job["due_at"] == datetime(2026, 12, 4, 19, 20, tzinfo=UTC)
+    assert fold(retry.job, [published(at=3.0, retries=2)]).job["due_at"] is None
+    assert fold(None, [published(eta="soon")]).job["due_at"] is None  # unreadable: not due
