@@ -143,9 +143,9 @@ def test_purged_jobs_end_cancelled_and_the_reaper_leaves_them(
         job = store.wait_status(job_id, "cancelled")
         assert job.started_at is None
         assert store.events(job_id)[-1][2:] == ("reaper", "purged")
-    # Looked at again and again, they stay as they are: never published again.
-    again = reap(store, worker)
-    assert (again["purged"], again["republished"]) == (0, 0)
+    # Looked at again and again, they stay as they are: never published again. (The
+    # reaper's counts cover the whole store, where other tests leave jobs of their own.)
+    assert reap(store, worker)["purged"] == 0
     reap(store, worker)
     for job_id in jobs:
         assert store.transitions(job_id) == [(None, "pending"), ("pending", "cancelled")]
@@ -174,7 +174,8 @@ def test_jobs_a_broker_lost_with_its_data_are_published_again_not_purged(store, 
 
     result = reap(store, worker)
 
-    assert (result["republished"], result["purged"]) == (2, 0)
+    assert result["republished"] >= 2
+    assert result["purged"] == 0
     for job_id in jobs:
         store.wait_status(job_id, "complete", timeout=30, process=worker)
         assert "message was lost" in store.events(job_id)[1][3]
@@ -204,8 +205,7 @@ def test_celery_control_revoke_cancels_a_pending_job_and_the_reaper_leaves_it(
     assert actor.startswith("celery control revoke")
     assert reason == "revoked"
     backdate(target.id, 7200)
-    result = reap(store, worker)
-    assert (result["purged"], result["republished"]) == (0, 0)
+    assert reap(store, worker)["purged"] == 0
     assert store.transitions(target.id) == [(None, "pending"), ("pending", "cancelled")]
     for blocker in blockers:
         store.wait_status(blocker.id, "complete", process=worker)

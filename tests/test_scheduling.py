@@ -222,16 +222,16 @@ def test_the_reaper_publishes_again_a_pending_job_whose_message_was_lost(
         store.wait_status(held.id, "pending")
         backdate(held.id, two_hours)
 
-        first = reap(store, worker)
-        assert first.result["republished"] == 0  # missing once is not yet lost
-        assert store.transitions(lost) == [(None, "pending")]
+        reap(store, worker)
+        assert store.transitions(lost) == [(None, "pending")]  # missing once is not yet lost
         # Recorded since the reaper first saw this broker, and not yet in it: it may still
         # be on its way, so it is not judged for ten minutes.
         recent = seed_job(user_id=user_id, status="pending", job_type="test_noop")
         time.sleep(0.6)
         second = reap(store, worker)
 
-        assert second.result["republished"] == 1
+        # (Counts of the whole store, where other tests leave jobs of their own.)
+        assert second.result["republished"] >= 1
         store.wait_status(lost, "complete", timeout=30, process=worker)
         assert store.transitions(lost) == [(None, "pending"), ("pending", "pending"),
                                            ("pending", "processing"), ("processing", "complete")]
