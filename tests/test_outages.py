@@ -1,12 +1,14 @@
-"""Redis lost, and Redis blinking: the broker and journal stopped mid-run and started again.
+"""Real outages under running processes: Redis lost, Redis blinking, the database down.
 
 A stack of its own (an embedded Redis as broker and journal, the applier, a worker, the web
-app under gunicorn, a database). Lost: while one job runs and three wait in the queue, Redis
-restarts empty. The job store is the system of record: the running job's end is applied
-although the journal (and the applier's term counter) started over, the three lost
-messages are published again by the reaper and run once each, and every process reconnects
-by itself. Blip: Redis is down 10 s with its data kept; the API says so (503) meanwhile, a
-job that ends during the blip has its end applied once it is back, nothing twice.
+app under gunicorn, a database; beat too where a test asks). Lost: while one job runs and
+three wait in the queue, Redis restarts empty. The job store is the system of record: the
+running job's end is applied although the journal (and the applier's term counter) started
+over, the three lost messages are published again by the reaper and run once each, and every
+process reconnects by itself; a sync lost so goes on under beat, and a retry lost with its
+worker host keeps its count and its back-off. Blip: Redis is down 10 s with its data kept;
+the API says so (503) meanwhile, a job that ends during the blip has its end applied once it
+is back, nothing twice. Database: PostgreSQL stopped, or SQLite's write lock held, for 30 s.
 """
 
 from __future__ import annotations
