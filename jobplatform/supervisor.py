@@ -150,7 +150,7 @@ class Supervisor:
         return None
 
     def _say(self, line: str) -> None:
-        log.warning("%s", line)
+        """A line for whoever watches `up` (its terminal), beside the children's output."""
         with self._write_lock:
             self.out.write(f"{line}\n")
             self.out.flush()

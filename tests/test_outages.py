@@ -198,7 +198,7 @@ def test_jobs_survive_redis_restarting_without_its_data(stack):
     store.wait_status(after, "complete", timeout=60, process=stack["worker"])
 
 
-def scheduled_syncs(store, user_id: int, since: datetime | None = None) -> list[Job]:
+def fub_syncs(store, user_id: int, since: datetime | None = None) -> list[Job]:
     """The user's FUB syncs, oldest first (those created after `since`)."""
     query = sa.select(Job).where(Job.user_id == user_id, Job.type == "fub_sync")
     if since is not None:
@@ -215,7 +215,7 @@ def test_a_sync_lost_with_redis_runs_and_beat_goes_on_scheduling(stack, fub, api
     store.wait_status(connected.json()["job"]["id"], "complete", timeout=60,
                       process=stack["worker"])
     user_id = connected.json()["job"]["user_id"]
-    wait_for(lambda: any(job.status == "complete" for job in scheduled_syncs(store, user_id)),
+    wait_for(lambda: any(job.status == "complete" for job in fub_syncs(store, user_id)),
              timeout=60, message="a FUB sync started by beat's fan-out",
              process=stack["beat"])
 
@@ -241,7 +241,7 @@ def test_a_sync_lost_with_redis_runs_and_beat_goes_on_scheduling(stack, fub, api
     assert any("message was lost" in (reason or "") for *_, reason in store.events(lost))
     # ... and beat, reconnected by itself, goes on: its ticks start the next syncs.
     wait_for(lambda: any(job.status == "complete" and job.id != lost
-                         for job in scheduled_syncs(store, user_id, since=emptied)),
+                         for job in fub_syncs(store, user_id, since=emptied)),
              timeout=60, message="a sync beat started after Redis came back",
              process=stack["beat"])
     stack["beat"].stop()
@@ -253,7 +253,7 @@ def test_a_sync_lost_with_redis_runs_and_beat_goes_on_scheduling(stack, fub, api
     wait_for(all_final, timeout=60, message="every job ended, the lost fan-outs too",
              process=stack["worker"])
     # Never two syncs of the user at once.
-    syncs = scheduled_syncs(store, user_id)
+    syncs = fub_syncs(store, user_id)
     for earlier, later in itertools.pairwise(syncs):
         assert later.started_at >= earlier.finished_at, (earlier.id, later.id)
     api.close()
@@ -356,19 +356,18 @@ def test_a_database_outage_fails_no_job_and_needs_no_restart(stack):
     assert health.json()["checks"]["database"].startswith("down")
     assert health.json()["checks"]["broker"] == "ok"
     if postgres:
-        listing = httpx.get(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30)
-        assert listing.status_code == 503, listing.text
+        refused = httpx.get(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30)
     else:
         assert "locked for writing" in health.json()["checks"]["database"]
         # Readers never wait on SQLite: the lists are served; a write waits a little, then
         # is refused.
         listed = httpx.get(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30)
         assert listed.status_code == 200, listed.text
-        listing = httpx.post(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30,
+        refused = httpx.post(f"{stack['base']}/api/v2/jobs", headers=user.headers, timeout=30,
                              json={"type": "test_steps", "params": {"count": 1}})
-        assert listing.status_code == 503, listing.text
-    assert listing.json()["error"]["code"] == "database_unavailable"
-    assert "Traceback" not in listing.text
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "database_unavailable"
+    assert "Traceback" not in refused.text
     # The jobs run on: their tracking waits in the journal for the database.
     if postgres:
         wait_for(lambda: "waiting" in stack["applier"].log_path.read_text(), timeout=30,
