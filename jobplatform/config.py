@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     rezen_yenta_url: str = "https://yenta.therealbrokerage.com/api/v1"
     #: Seconds a provider has to answer one request; a hung answer is retried as a timeout.
     provider_timeout: float = Field(30.0, gt=0)
+    #: Seconds connecting an integration may spend checking the key (one attempt, in a web
+    #: request); jobs' requests use `provider_timeout` and retry.
+    key_check_timeout: float = Field(3.0, gt=0)
     fub_sync_interval: int = 300
     rezen_sync_interval: int = 900
     job_retention_days: int = 30

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import time
+
+import httpx
 import pytest
 
 
@@ -58,3 +62,48 @@ def test_disconnect_and_sync_need_a_connection(client, make_user, store, worker,
     assert kept.status_code == 200, kept.json  # the synced job stays readable
     assert kept.json["id"] == job_id
     assert kept.json["status"] == "complete"
+
+
+def test_a_provider_failing_the_check_is_asked_once_and_answered_503(
+    client, make_user, rezen, api_key
+):
+    user = make_user()
+    rezen.configure(error_rate=1.0)  # every answer a 500, 502 or 503
+
+    started = time.monotonic()
+    response = client.post("/api/v2/integrations", headers=user.headers,
+                           json={"provider": "rezen", "api_key": api_key})
+
+    assert time.monotonic() - started < 5
+    assert response.status_code == 503, response.json
+    assert response.json["error"]["code"] == "provider_unreachable"
+    assert re.fullmatch(r"Could not reach reZEN \(it answered 50[023]\); nothing was saved\. "
+                        r"Try again shortly\.", response.json["error"]["message"])
+    assert response.headers["Retry-After"] == "5"
+    assert rezen.stats(api_key)["requests"] == 1  # no retries inside a request: jobs retry
+    assert client.get("/api/v2/integrations", headers=user.headers).json == []
+    assert client.get("/api/v2/jobs", headers=user.headers).json["jobs"] == []
+
+
+def test_a_provider_rate_limiting_the_key_is_a_503_that_says_when_to_try_again(
+    client, make_user, fub, api_key
+):
+    user = make_user()
+    fub.configure(rate_limit=2)  # one request a key per 10 s window (no X-System headers)
+    # Someone else's use of the key takes this window's one request.
+    assert httpx.get(f"{fub.base_url}/me", auth=(api_key, ""), timeout=5).status_code == 200
+
+    started = time.monotonic()
+    response = client.post("/api/v2/integrations", headers=user.headers,
+                           json={"provider": "fub", "api_key": api_key})
+
+    assert time.monotonic() - started < 5  # answered, not waited out
+    assert response.status_code == 503, response.json
+    wait = response.headers["Retry-After"]
+    assert 1 <= int(wait) <= 10
+    assert response.json["error"] == {
+        "code": "provider_unreachable", "details": None,
+        "message": f"FUB is rate limiting requests with this key (429); nothing was saved. "
+                   f"Try again in {wait} s."}
+    assert fub.stats(api_key)["requests"] == 2
+    assert client.get("/api/v2/integrations", headers=user.headers).json == []

@@ -48,6 +48,8 @@ class RateLimitExceeded(ProviderError):
     """The provider kept answering 429 after the client's retries."""
 
     retryable = True
+    retry_after: float | None = None
+    """The seconds the last 429's Retry-After asked to wait, when it said."""
 
 
 class ProviderUnavailable(ProviderError):

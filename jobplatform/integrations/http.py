@@ -287,6 +287,7 @@ class ProviderHttp:
             f"{refusals} times" + (f" and asked to wait {told:.0f}s" if told else ""),
             self._detail(response),
         )
+        error.retry_after = told
         if told is None:
             wait = self.retry.backoff(refusals, self._rng)
         else:

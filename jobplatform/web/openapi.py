@@ -18,10 +18,11 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True,
 PROVIDER = {"name": "provider", "in": "path", "required": True,
             "schema": {"type": "string", "enum": ["fub", "rezen"]}}
 ERRORS = {422: "Understood but not possible: a key the provider rejects, too many jobs",
-          502: "The provider could not be reached",
+          502: "The provider answered the key check with nothing usable",
           400: "Invalid input", 401: "No or bad token", 403: "Not yours to see",
           404: "No such job", 405: "Method not allowed", 409: "Conflicts with the job's state",
-          413: "Too large", 415: "Wrong content type", 503: "A dependency is down"}
+          413: "Too large", 415: "Wrong content type",
+          503: "A dependency (or, connecting, the provider) is unavailable; see Retry-After"}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import jsonify
 
 from ...extensions import db
@@ -12,7 +14,7 @@ from ...sync.models import Integration
 from ...sync.providers import LABELS, PROVIDERS
 from ...sync.scheduling import ensure_sync
 from ..auth import current_user
-from ..errors import ApiError, NotFound, Unavailable
+from ..errors import ApiError, NotFound, Unavailable, error_response
 from ..schemas import ConnectRequest, IntegrationOut, NoQuery
 from ..serialize import job_json
 from . import api
@@ -54,9 +56,14 @@ def connect_integration():
         raise ApiError(f"{exc}; check the key and connect again.", status=422,
                        code="key_rejected",
                        details=[{"field": "api_key", "problem": str(exc)}]) from None
+    except service.ProviderBadAnswer as exc:
+        raise ApiError(str(exc), status=502, code="provider_unreachable") from None
     except service.ProviderUnreachable as exc:
-        raise ApiError(f"{exc}. Nothing was saved; try again shortly.", status=502,
-                       code="provider_unreachable") from None
+        # Down, timed out or rate limiting: temporary, so a 503 that says when to ask again.
+        response = error_response(503, "provider_unreachable", str(exc))
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        return response
     except EnqueueFailed as exc:
         raise Unavailable(f"Connected, but the first sync could not be queued: {exc}") from None
     return jsonify(integration=integration_json(integration),
