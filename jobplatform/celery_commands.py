@@ -7,8 +7,11 @@ from typing import Any
 
 import click
 import orjson
+import sqlalchemy as sa
 from celery.bin.base import CeleryCommand, CLIContext
 
+from . import store_errors
+from .config import Settings
 from .jobs.counts import queue_summary
 from .jobs.queries import JobFilter, list_jobs
 from .jobs.scope import Scope
@@ -91,14 +94,20 @@ def jobs(
     """The job store's per-queue counts and recent failures (as the API gives them)."""
     cli: CLIContext = ctx.obj
     app = cli.app
-    flask_app = getattr(app, "flask_app", None)
-    if flask_app is None:
+    if not hasattr(type(app), "flask_app"):  # asked of the class: building the app has effects
         raise click.UsageError(
             "`celery jobs` needs the jobplatform app: celery -A jobplatform jobs"
         )
+    url = Settings.from_env().database_url
+    problem = store_errors.missing_database(url)  # before connecting, which would create it
+    if problem:
+        raise click.ClickException(problem)
     scope = Scope(user_id, include_system and user_id is None)
-    with flask_app.app_context():
-        report = job_report(scope, failures)
+    try:
+        with app.flask_app.app_context():
+            report = job_report(scope, failures)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        raise click.ClickException(store_errors.describe(exc, url)) from None
     if as_json:
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return

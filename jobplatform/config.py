@@ -13,6 +13,8 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .running import running_settings
+
 PREFIX = "JOBPLATFORM_"
 FALLBACK_BROKER_URL = "redis://127.0.0.1:6379/0"
 EMBEDDED_REDIS_FILE = "embedded-redis.json"
@@ -92,6 +94,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, frozen=True,
                                       extra="ignore")
 
+    #: Unset: ./instance, or the instance of the platform running from here (running.py).
     instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
     #: Unset: the embedded Redis `jobplatform up` runs from this instance, else a local one.
     broker_url: str = ""
@@ -131,6 +134,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Self:
+        self._follow_running_platform()
         instance = self.instance_path.resolve()
         broker = self.broker_url or embedded_broker_url(instance) or FALLBACK_BROKER_URL
         # Frozen to everyone else; these are the defaults that depend on other settings.
@@ -140,6 +144,15 @@ class Settings(BaseSettings):
         object.__setattr__(self, "database_url",
                            self.database_url or f"sqlite:///{instance / 'jobplatform.db'}")
         return self
+
+    def _follow_running_platform(self) -> None:
+        """Unless told which instance to use: the platform running from this folder
+        (`up`, `demo`), whose advert stands in for each setting it names not set here."""
+        if "instance_path" in self.model_fields_set:
+            return
+        for name, value in running_settings(self.instance_path).items():
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, Path(value) if name == "instance_path" else value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -10,9 +10,12 @@ import click
 import kombu.exceptions
 import redis.exceptions
 import sqlalchemy as sa
+from flask import Flask
 from flask.cli import ScriptInfo, routes_command, run_command, shell_command
 
+from .. import store_errors
 from ..app import create_app
+from ..config import Settings
 from .applier import applier
 from .db import db
 from .demo import demo
@@ -28,6 +31,9 @@ from .users import users
 # In the order `--help` lists them.
 COMMANDS: list[click.Command] = [demo, up, status, jobs, users, integrations, db, simulate, applier]
 FLASK_COMMANDS: list[click.Command] = [run_command, routes_command, shell_command]
+# The commands on the job store: a database that is not there yet is refused in one line,
+# before connecting (which would create an empty SQLite file).
+STORE_COMMANDS = frozenset(command.name for command in (status, jobs, users, integrations))
 
 
 def _version() -> str:
@@ -37,9 +43,14 @@ def _version() -> str:
         return "unknown"
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def load_app() -> Flask:
+    """The app of the command being run (what `with_appcontext` loads)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().invoked_subcommand in STORE_COMMANDS:
+        problem = store_errors.missing_database(Settings.from_env().database_url)
+        if problem:
+            raise click.ClickException(problem)
+    return create_app()
 
 
 class JobplatformGroup(OrderedGroup):
@@ -62,7 +73,7 @@ class JobplatformGroup(OrderedGroup):
         **extra: Any,
     ) -> click.Context:
         # What `with_appcontext` loads the app from, fresh for every invocation.
-        extra.setdefault("obj", ScriptInfo(create_app=create_app))
+        extra.setdefault("obj", ScriptInfo(create_app=load_app))
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -82,23 +93,13 @@ class JobplatformGroup(OrderedGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except sa.exc.OperationalError as exc:
-            if "no such table" in str(exc.orig):
-                raise click.ClickException(
-                    "the database has no jobplatform tables yet; run 'jobplatform db upgrade'"
-                ) from None
-            if "locked" in str(exc.orig):
-                raise click.ClickException(
-                    f"the database is busy (another writer holds it): {_one_line(exc)}"
-                ) from None
-            raise click.ClickException(f"the database is unreachable: {_one_line(exc)}") from None
-        except sa.exc.ProgrammingError as exc:
-            raise click.ClickException(
-                f"the database refused a query ({_one_line(exc)}); is "
-                "it migrated? run 'jobplatform db upgrade'"
-            ) from None
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            url = Settings.from_env().database_url
+            raise click.ClickException(store_errors.describe(exc, url)) from None
         except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError) as exc:
-            raise click.ClickException(f"the broker is unreachable: {_one_line(exc)}") from None
+            raise click.ClickException(
+                f"the broker is unreachable: {store_errors.first_line(exc)}"
+            ) from None
 
 
 @click.group(cls=JobplatformGroup, name="jobplatform")

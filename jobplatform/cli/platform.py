@@ -18,8 +18,8 @@ from typing import Any
 import click
 from flask import Flask
 
-from .. import database
-from ..config import EMBEDDED_REDIS_FILE, PREFIX, Settings
+from .. import database, running
+from ..config import EMBEDDED_REDIS_FILE, PREFIX, Settings, instance_path
 from ..database import begin_write
 from ..embedded import EmbeddedRedis
 from ..extensions import db
@@ -196,6 +196,8 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
     ensure_port_free(options.port)
     if options.flower:
         ensure_port_free(options.flower_port, option="--flower-port")
+    # Its own instance (the default one, unless told), never the advert of one running here.
+    os.environ.setdefault(PREFIX + "INSTANCE_PATH", str(instance_path()))
     settings = Settings.from_env()
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -215,6 +217,10 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
         first_admin = first_admin_token(app)
         log_dir = None if options.log_to_terminal else settings.instance_path / "logs"
         supervisor = Supervisor(env, log_dir=log_dir)
+        web_url = f"http://127.0.0.1:{options.port}"
+        # Commands started in this folder (`jobplatform status`, `celery -A jobplatform
+        # inspect`) reach this platform through the advert, whatever its instance.
+        advert = running.advertise(instance_path({}), Settings.from_env(env).model_dump(), web_url)
         try:
             for name, argv in [*extras.commands, *platform_commands(options, settings)]:
                 supervisor.start(
@@ -223,7 +229,6 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
                     stop_timeout=stop_timeout(name),
                     env=flower_env if name == "flower" else None,
                 )
-            web_url = f"http://127.0.0.1:{options.port}"
             extra_lines = extras.on_ready(app, web_url) if extras.on_ready else []
             flower_login = flower_env["FLOWER_BASIC_AUTH"] if options.flower else None
             click.echo(
@@ -244,6 +249,7 @@ def run_platform(options: PlatformOptions, extras: Extras | None = None) -> int:
         finally:
             click.echo("stopping ...")
             supervisor.stop_all()
+            running.withdraw(advert)
             click.echo("stopped.")
 
 
