@@ -19,8 +19,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, web: bool = True
     app.config.from_mapping(settings.flask_config())
     if test_config:
         app.config.from_mapping(test_config)
-    database.init_app(app, lock_wait=database.WEB_LOCK_WAIT_SECONDS if web
-                      else database.LOCK_WAIT_SECONDS)
+    database.init_app(app, lock_wait=settings.sqlite_web_lock_wait if web
+                      else settings.sqlite_lock_wait)
 
     from . import tasks  # noqa: F401  (a process that publishes knows every task's job type)
     from .celery_app import celery_init_app

@@ -135,6 +135,7 @@ def build_for_threads(sender: WorkController, **_: object) -> None:
     from .config import Settings
     from .database import engine_options
 
-    options = {**engine_options(Settings.from_env().database_url),
+    settings = Settings.from_env()
+    options = {**engine_options(settings.database_url, lock_wait=settings.sqlite_lock_wait),
                "pool_size": max(5, int(sender.concurrency or 0)), "max_overflow": 10}
     celery.init_app(create_app({"SQLALCHEMY_ENGINE_OPTIONS": options}, web=False))

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     #: Seconds connecting an integration may spend checking the key (one attempt, in a web
     #: request); jobs' requests use `provider_timeout` and retry.
     key_check_timeout: float = Field(3.0, gt=0)
+    #: Seconds a SQLite writer waits for the write lock before giving up: workers and the
+    #: applier wait out a long holder; a web request answers 503 sooner rather than hold a
+    #: server thread (its caller may try again).
+    sqlite_lock_wait: float = Field(30.0, gt=0)
+    sqlite_web_lock_wait: float = Field(10.0, gt=0)
     fub_sync_interval: int = 300
     rezen_sync_interval: int = 900
     job_retention_days: int = 30

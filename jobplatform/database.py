@@ -15,14 +15,11 @@ from .extensions import db, migrate
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # On SQLite, a transaction begun with these options takes the write lock at BEGIN.
 WRITE_OPTIONS = {"sqlite_write_lock": True}
-# How long a writer waits for SQLite's write lock before "database is locked": a worker's or
-# the applier's write waits out a long holder; a web request answers 503 sooner (its caller
-# may try again) rather than hold a server thread.
-LOCK_WAIT_SECONDS = 30.0
-WEB_LOCK_WAIT_SECONDS = 10.0
 
 
-def engine_options(url: str, *, lock_wait: float = LOCK_WAIT_SECONDS) -> dict[str, Any]:
+def engine_options(url: str, *, lock_wait: float) -> dict[str, Any]:
+    """`lock_wait`: how long a writer waits for SQLite's write lock before "database is
+    locked" (settings `sqlite_lock_wait`, `sqlite_web_lock_wait`)."""
     if url.startswith("sqlite"):
         # Workers, the applier and the web app each hold their own connection to one file.
         return {"connect_args": {"timeout": lock_wait, "check_same_thread": False}}
@@ -79,7 +76,7 @@ def begin_write(session: Session | scoped_session) -> sa.Connection:
     return current.connection(execution_options=WRITE_OPTIONS)
 
 
-def init_app(app: Flask, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
+def init_app(app: Flask, *, lock_wait: float) -> None:
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
