@@ -38,9 +38,13 @@ chromium:
 	  fi; \
 	fi
 
+# The tests mostly wait on real processes (workers, outages, a browser), so several pytest
+# processes share the machine's cores well; each runs its own platform on services of its
+# own (tests/backends.py). TEST_PROCESSES=0 runs them in this one process.
+TEST_PROCESSES ?= 4
 test: $(STAMP) chromium
 	$(BIN)/ruff check jobplatform tests bench celeryconfig.py
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check jobplatform tests bench celeryconfig.py

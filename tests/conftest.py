@@ -24,6 +24,7 @@ import redis
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from tests.backends import for_worker, xdist_worker
 from tests.support import ApiUser, ManagedProcess, Store, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +39,26 @@ FAULTS_OFF = {"malformed": "garbage", "malformed_rate": 0.0, "hang_seconds": 0.0
 TEMP_DIR = pytest.StashKey()
 
 
+def runs_tests(config: pytest.Config) -> bool:
+    """False in pytest-xdist's controller, which only hands tests to its workers."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Point every jobplatform setting at test resources before jobplatform reads them."""
+    """Point every jobplatform setting at test resources before jobplatform reads them: this
+    process's own (tests/backends.py) when xdist runs several."""
+    if not runs_tests(config):
+        return
     temp = Path(tempfile.mkdtemp(prefix="jobplatform-tests-"))
     config.stash[TEMP_DIR] = temp
-    broker = os.environ.get("JOBPLATFORM_TEST_BROKER_URL")
-    journal = os.environ.get("JOBPLATFORM_TEST_JOURNAL_URL")
+    worker = xdist_worker()
+    if worker is not None:
+        # An xdist worker is given COLUMNS=80 and LINES=24, which the command line under test
+        # would take for a terminal's size (its tables folded at 80 columns): as without -n.
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+    broker = for_worker(os.environ.get("JOBPLATFORM_TEST_BROKER_URL"), worker)
+    journal = for_worker(os.environ.get("JOBPLATFORM_TEST_JOURNAL_URL"), worker)
     if not journal and broker and broker.startswith(("redis://", "rediss://", "unix://")):
         journal = broker
     if not broker or not journal:
@@ -62,7 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(JOBPLATFORM_FUB_BASE_URL=fub.base_url,
                       JOBPLATFORM_REZEN_ARRAKIS_URL=rezen.arrakis_url,
                       JOBPLATFORM_REZEN_YENTA_URL=rezen.yenta_url)
-    database = os.environ.get("JOBPLATFORM_TEST_DATABASE_URL") or f"sqlite:///{temp}/test.db"
+    database = (for_worker(os.environ.get("JOBPLATFORM_TEST_DATABASE_URL"), worker)
+                or f"sqlite:///{temp}/test.db")
     os.environ.update(
         JOBPLATFORM_BROKER_URL=broker,
         JOBPLATFORM_JOURNAL_URL=journal,
@@ -90,7 +106,28 @@ REDIS_BROKER_ONLY = {
 }
 
 
+def backends_under_test() -> set[str]:
+    """What this run changes from the default configuration (SQLite, a Redis broker): the
+    `database`, the `broker`, or neither."""
+    changed = set()
+    if os.environ.get("JOBPLATFORM_TEST_DATABASE_URL"):
+        changed.add("database")
+    if not broker_is_redis():
+        changed.add("broker")
+    return changed
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On another database or broker, only the tests marked as touching it run (the rest,
+    browser tests among them, ran in the default configuration); on RabbitMQ, the Redis-only
+    ones are skipped."""
+    changed = backends_under_test()
+    if changed:
+        kept, left = [], []
+        for item in items:
+            (kept if changed & {m.name for m in item.iter_markers()} else left).append(item)
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
     if broker_is_redis():
         return
     for item in items:
@@ -109,8 +146,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not runs_tests(config):
+        defaults = {"broker": "an embedded Redis", "journal": "the broker's Redis",
+                    "database": "SQLite in a temporary folder"}
+        given = {name: os.environ.get(f"JOBPLATFORM_TEST_{name.upper()}_URL", default)
+                 for name, default in defaults.items()}
+        return [f"jobplatform {name}: {url.split('@')[-1]}, one per xdist worker"
+                for name, url in given.items()]
     return [
-        f"jobplatform broker: {os.environ['JOBPLATFORM_BROKER_URL']}",
+        f"jobplatform broker: {os.environ['JOBPLATFORM_BROKER_URL'].split('@')[-1]}",
         f"jobplatform journal: {os.environ['JOBPLATFORM_JOURNAL_URL']}",
         f"jobplatform database: {os.environ['JOBPLATFORM_DATABASE_URL'].split('@')[-1]}",
     ]

@@ -8,6 +8,9 @@ import pytest
 
 from tests.support import seed_job
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.database
+
 ENDPOINTS = [
     ("get", "/api/v2/job-queue-status"),
     ("get", "/api/v2/jobs"),

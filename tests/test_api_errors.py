@@ -6,6 +6,9 @@ import pytest
 
 from tests.support import seed_job
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.database
+
 JOB = "/api/v2/jobs"
 LONG = "x" * 5000
 

@@ -10,6 +10,9 @@ import sqlalchemy as sa
 from jobplatform.extensions import db
 from jobplatform.sync.models import Contact
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 
 def upload(client, user, data: bytes, filename: str = "contacts.csv",
            content_type: str = "text/csv"):

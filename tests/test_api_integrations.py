@@ -8,6 +8,9 @@ import time
 import httpx
 import pytest
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 
 @pytest.mark.parametrize(("provider", "message"), [
     ("fub", "FUB rejected the API key"), ("rezen", "reZEN rejected the API key")])

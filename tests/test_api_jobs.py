@@ -5,8 +5,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from tests import worker_tasks
 from tests.support import job_ids, seed_job
+
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
 
 
 def test_jobs_are_listed_newest_first_with_progress_and_errors(client, make_user):

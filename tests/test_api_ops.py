@@ -14,6 +14,9 @@ from jobplatform.extensions import db
 from jobplatform.jobs import counts
 from tests.support import seed_job
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 
 def test_health_is_ok_when_everything_answers(client):
     response = client.get("/healthz")

@@ -18,6 +18,9 @@ from jobplatform.jobs.applier import Applier
 from jobplatform.jobs.journal import EntryKind, Journal, entry
 from jobplatform.jobs.models import JobEvent
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.database
+
 
 @pytest.fixture
 def stream(redis_client: redis.Redis) -> str:

@@ -24,6 +24,9 @@ from tests import worker_tasks
 from tests.conftest import broker_is_redis
 from tests.support import ROOT, wait_for
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 
 def run_celery(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     """`celery -A jobplatform ARGS` as an operator types it; its output (fails on an error)."""

@@ -28,6 +28,9 @@ from jobplatform.cli.ports import ensure_port_free
 from jobplatform.embedded import free_port
 from tests.support import ROOT, seed_job, wait_for
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 JOBPLATFORM = str(Path(sys.executable).with_name("jobplatform"))
 OPERATOR = f"cli:{getpass.getuser()}"
 

@@ -7,10 +7,15 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from jobplatform.database import begin_write
 from jobplatform.extensions import db
 from jobplatform.sync.models import Contact
 from jobplatform.tasks.general import contacts_export
+
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
 
 
 def test_export_writes_every_contact_of_the_user_and_only_theirs(store, user_id, worker):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from jobplatform.extensions import db
@@ -9,6 +10,9 @@ from jobplatform.jobs import counts
 from jobplatform.jobs.models import JobEvent
 from tests import worker_tasks
 from tests.support import wait_for
+
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
 
 
 def consistent_counts(store) -> tuple[dict, dict]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobplatform.extensions import db
 from jobplatform.jobs.enqueue import enqueue
+
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
 
 
 def test_an_enqueued_job_is_readable_at_once_and_tracked_to_the_end(store, user_id, worker):

@@ -21,6 +21,9 @@ from jobplatform.embedded import free_port
 from jobplatform.queues import QUEUE_NAMES
 from tests.support import ROOT, ManagedProcess, wait_for
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.broker
+
 FLOWER_CONFIG = ROOT / "deploy" / "flowerconfig.py"
 
 

@@ -22,6 +22,9 @@ import pytest
 
 from tests.support import ApiUser
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.database
+
 
 def schemathesis(base_url: str, workdir: Path, *options: str) -> tuple[int, str, int]:
     """Run the CLI over every operation: its exit status, its output, and how many cases.

@@ -12,6 +12,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.database
+
 HEAD = "0006"
 
 

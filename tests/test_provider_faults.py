@@ -12,6 +12,9 @@ import pytest
 
 from tests.test_sync_fub import connect
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.broker
+
 SYNC_TIMEOUT = 60  # the test suite's provider timeout is 2 s a request, retried five times
 
 

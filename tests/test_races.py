@@ -10,12 +10,16 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from jobplatform.extensions import db
 from jobplatform.jobs.models import Job, QueueCount
 from tests.conftest import _subprocess_env
 from tests.support import ManagedProcess, wait_for
+
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
 
 FINAL = {"complete", "error", "cancelled"}
 

@@ -18,6 +18,9 @@ import pytest
 from jobplatform.jobs import search
 from tests.support import job_ids, seed_job
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = pytest.mark.database
+
 
 @pytest.fixture
 def token() -> str:

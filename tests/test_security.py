@@ -21,6 +21,9 @@ from jobplatform.extensions import db
 from tests.conftest import broker_is_redis
 from tests.support import ApiUser, wait_for
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 JOB_ID = "{job_id}"
 PROVIDER = "{provider}"
 

@@ -6,11 +6,15 @@ import re
 import threading
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from jobplatform.extensions import db
 from jobplatform.sync.models import Contact, Deal, Integration
 from tests.support import wait_for
+
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
 
 
 def connect(client, user, api_key: str, provider: str = "fub"):

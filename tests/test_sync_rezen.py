@@ -12,6 +12,9 @@ from jobplatform.integrations.dates import parse_timestamp
 from jobplatform.sync.models import Transaction
 from jobplatform.sync.rezen import transaction_record
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 GROUP_OF_STATE = {"NEW": "OPEN", "APPROVED_FOR_CLOSING": "OPEN", "LISTING_ACTIVE": "OPEN",
                   "LISTING_IN_CONTRACT": "OPEN", "TERMINATION_REQUESTED": "OPEN",
                   "PAYMENT_ACCEPTED": "CLOSED", "SETTLED": "CLOSED", "LISTING_CLOSED": "CLOSED",

@@ -15,7 +15,7 @@ from jobplatform import celery
 from tests import worker_tasks
 from tests.support import ROOT, wait_for
 
-pytestmark = pytest.mark.usefixtures("worker")
+pytestmark = [pytest.mark.usefixtures("worker"), pytest.mark.database, pytest.mark.broker]
 
 
 def test_a_job_moves_through_pending_processing_complete(store, user_id, worker):

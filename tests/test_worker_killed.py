@@ -26,6 +26,9 @@ from tests.support import ManagedProcess, wait_for
 from tests.test_scheduling import reap
 from tests.test_sync_fub import connect
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 
 @contextmanager
 def doomed_worker(queue: str, session_worker: ManagedProcess, tmp_path) -> Iterator[

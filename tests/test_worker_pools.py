@@ -26,6 +26,9 @@ from jobplatform.sync.models import Contact, Integration
 from jobplatform.topology import SYNC_WORKERS
 from tests.support import ManagedProcess, Store, wait_for
 
+# Run again on another database or broker: see tests/conftest.py.
+pytestmark = [pytest.mark.database, pytest.mark.broker]
+
 # The worker consumes a queue of its own, so a prefork worker another test module started
 # (the session's `worker`) cannot take these jobs.
 QUEUE = f"pools-{uuid.uuid4().hex[:6]}"
