@@ -31,6 +31,13 @@ LONG = "x" * 5000
      "params.seconds"),
     ("post", JOB, {"json": {"type": "contacts_export"}, "headers": {"Idempotency-Key": LONG}},
      400, "Idempotency-Key"),
+    # a NUL character, which PostgreSQL cannot store (found by the fuzzer on PostgreSQL)
+    ("post", JOB, {"json": {"type": "contacts\u0000export"}}, 400, "type"),
+    ("post", JOB, {"json": {"type": "test_steps", "params": {"note": "a\u0000b"}}}, 400,
+     "params"),
+    ("get", f"{JOB}?q=%00%C2%91", {}, 400, "q"),
+    ("get", f"{JOB}?type=x%00", {}, 400, "type"),
+    ("get", f"{JOB}?cursor=%00", {}, 400, "cursor"),
     # query strings
     ("get", f"{JOB}?limit=-1", {}, 400, "limit"),
     ("get", f"{JOB}?limit=0", {}, 400, "limit"),

@@ -6,7 +6,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from ..jobs.status import JobStatus
 from ..queues import QUEUE_NAMES
@@ -26,6 +34,29 @@ def _iso_8601_only(value: Any) -> Any:
 
 
 IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
+NUL_REFUSED = "must not contain a NUL character (\\x00)"
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether a NUL character is in `value` or any string, key or item inside it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+def _no_nul(value: Any) -> Any:
+    # PostgreSQL stores no NUL in text or JSON (SQLite would): refused on every database alike.
+    if _contains_nul(value):
+        raise ValueError(NUL_REFUSED)
+    return value
+
+
+#: Text that reaches the database.
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Strict(BaseModel):
@@ -42,9 +73,9 @@ class JobFilterFields(Strict):
 
     user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="Admins only.")
     queue: QueueName | None = None
-    type: str | None = Field(None, min_length=1, max_length=64)
+    type: Text | None = Field(None, min_length=1, max_length=64)
     status: JobStatus | None = None
-    q: str | None = Field(None, min_length=1, max_length=200,
+    q: Text | None = Field(None, min_length=1, max_length=200,
                           description="Text in the summary or the error message.")
     since: IsoDatetime | None = Field(None, description="Created at or after (ISO 8601).")
     include_system: bool = Field(False, description="Admins only: maintenance jobs too.")
@@ -52,7 +83,7 @@ class JobFilterFields(Strict):
 
 class JobListQuery(JobFilterFields):
     limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, max_length=200)
+    cursor: Text | None = Field(None, max_length=200)
 
 
 class BulkRequest(JobFilterFields):
@@ -60,9 +91,9 @@ class BulkRequest(JobFilterFields):
 
 
 class UserListQuery(Strict):
-    q: str | None = Field(None, min_length=1, max_length=200, description="Text in the email.")
+    q: Text | None = Field(None, min_length=1, max_length=200, description="Text in the email.")
     limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, max_length=200)
+    cursor: Text | None = Field(None, max_length=200)
 
 
 class ScopeQuery(Strict):
@@ -79,8 +110,13 @@ class NoQuery(Strict):
 
 
 class CreateJobRequest(Strict):
-    type: str = Field(min_length=1, max_length=64, description="A job type users may start.")
+    type: Text = Field(min_length=1, max_length=64, description="A job type users may start.")
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _params_storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _no_nul(value)
 
 
 # -- responses -----------------------------------------------------------------------------
