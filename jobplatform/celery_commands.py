@@ -3,72 +3,12 @@ Celery's own `inspect`, `purge` and `control` (registered under `celery.commands
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-import orjson
-import sqlalchemy as sa
 from celery.bin.base import CeleryCommand, CLIContext
 
-from . import store_errors
-from .config import Settings
-from .jobs.counts import queue_summary
-from .jobs.queries import JobFilter, list_jobs
-from .jobs.scope import Scope
-from .jobs.status import STATUS_ORDER, JobStatus
-
+# Celery loads this module for every `celery` command run where jobplatform is installed
+# (workers, beat, Flower, other apps' too), so it imports the job store only when `jobs` runs.
 FAILURES_DEFAULT = 10
-
-
-def job_report(scope: Scope, failures: int) -> dict[str, Any]:
-    """What `GET /job-queue-status` and `GET /jobs?status=error` answer for `scope`."""
-    from .extensions import db
-    from .web.serialize import job_json
-
-    queues, totals = queue_summary(db.session, scope.counter_scopes)
-    # Statuses as plain strings, as the API's JSON has them (the counters key them by enum).
-    queues = [{str(key): value for key, value in queue.items()} for queue in queues]
-    totals = {str(key): value for key, value in totals.items()}
-    where = JobFilter(
-        user_id=scope.user_id, include_system=scope.include_system, status=JobStatus.ERROR.value
-    )
-    failed, _ = list_jobs(db.session, where, limit=failures) if failures else ([], None)
-    db.session.rollback()
-    return {
-        "queues": queues,
-        "totals": totals,
-        "failures": [job_json(job) for job in failed],
-        "user_id": scope.user_id,
-        "include_system": scope.include_system,
-    }
-
-
-def _table(report: dict[str, Any]) -> str:
-    statuses = [s.value for s in STATUS_ORDER]
-    rows = [["queue", *statuses]]
-    rows += [[q["label"], *(f"{q[s]:,}" for s in statuses)] for q in report["queues"]]
-    rows.append(["total", *(f"{report['totals'][s]:,}" for s in statuses)])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    )
-
-
-def _failures(report: dict[str, Any]) -> str:
-    if not report["failures"]:
-        return "Recent failures: none"
-    lines = ["Recent failures (newest first):"]
-    for job in report["failures"]:
-        error = job["error"] or {}
-        ended = (job["finished_at"] or job["created_at"])[:19].replace("T", " ")
-        owner = f"user {job['user_id']}" if job["user_id"] is not None else "system"
-        lines.append(f"  {ended}  {job['id']}  {job['type']} ({job['queue']}, {owner})")
-        lines.append(f"      {error.get('type') or 'error'}: {error.get('message') or ''}")
-    return "\n".join(lines)
 
 
 @click.command(cls=CeleryCommand, name="jobs")
@@ -92,6 +32,14 @@ def jobs(
     ctx: click.Context, user_id: int | None, include_system: bool, failures: int, as_json: bool
 ) -> None:
     """The job store's per-queue counts and recent failures (as the API gives them)."""
+    import orjson
+    import sqlalchemy as sa
+
+    from . import store_errors
+    from .cli.job_report import failures_text, job_report, table
+    from .config import Settings
+    from .jobs.scope import Scope
+
     cli: CLIContext = ctx.obj
     app = cli.app
     if not hasattr(type(app), "flask_app"):  # asked of the class: building the app has effects
@@ -113,6 +61,6 @@ def jobs(
         return
     whose = f"user {user_id}" if user_id is not None else "all users"
     click.echo(f"Job queues ({whose}{', with system jobs' if scope.include_system else ''}):")
-    click.echo(_table(report))
+    click.echo(table(report))
     click.echo("")
-    click.echo(_failures(report))
+    click.echo(failures_text(report))
