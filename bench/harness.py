@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import statistics
@@ -12,8 +13,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobplatform.embedded import free_port  # noqa: F401  (re-exported for the benchmarks)
+
+if TYPE_CHECKING:
+    from jobplatform.embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 # A database of the benchmarks' own: they drop every table in it (never the tests' `test`).
@@ -51,10 +56,17 @@ def workdir() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def embedded_redis(data_dir: Path) -> Iterator[str]:
+    with redis_server(data_dir) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def redis_server(data_dir: Path) -> Iterator[EmbeddedRedis]:
+    """The embedded Redis itself (its `url`, and its `process` for CPU accounting)."""
     from jobplatform.embedded import EmbeddedRedis
 
     with EmbeddedRedis(data_dir, persistent=False) as server:
-        yield server.url
+        yield server
 
 
 @contextlib.contextmanager
@@ -76,11 +88,14 @@ def process(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterator[sub
                 proc.wait()
 
 
+def worker_argv(app: str, queues: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-c", "2",
+            "-l", "warning", "--without-mingle", "--without-gossip", *extra]
+
+
 def celery_worker(app: str, queues: str, env: dict[str, str], log: Path,
                   *extra: str) -> contextlib.AbstractContextManager[subprocess.Popen]:
-    return process([sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues,
-                    "-c", "2", "-l", "warning", "--without-mingle", "--without-gossip", *extra],
-                   env, log)
+    return process(worker_argv(app, queues, *extra), env, log)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str,
@@ -119,6 +134,10 @@ def fresh_database(url: str) -> None:
         existing.reflect(db.engine)
         existing.drop_all(db.engine)
         db.engine.dispose()
-    database.upgrade(app)
+    logging.disable(logging.INFO)  # the migrations' lines, once a round, in every benchmark
+    try:
+        database.upgrade(app)
+    finally:
+        logging.disable(logging.NOTSET)
     with app.app_context():
         db.engine.dispose()

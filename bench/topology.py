@@ -1,6 +1,6 @@
 """Worker pools that fit the work: 200 FUB syncs on the shipped topology and on a plain worker.
 
-    .venv/bin/python bench/topology.py        # about three minutes
+    .venv/bin/python bench/topology.py        # about four minutes (three rounds)
 
 Starts an embedded Redis, the FUB simulator (`jobplatform simulate fub`, 100 ms a request)
 and the applier, with SQLite. 200 users each have an onboarded FUB integration (their own
@@ -18,16 +18,17 @@ a worker's start-up (imports, its pool's processes) is not the work, and a worke
 starting must not take the CPU the others' syncs need. Each side then checks that tracking
 is right: every job `complete` with pending -> processing -> complete, the per-queue
 counters equal a recount of the job rows, and the contacts and deals stored equal what the
-jobs report. The two sides run in alternation, ROUNDS (JOBPLATFORM_BENCH_ROUNDS, default 2)
-times each, so a drift in this machine's speed touches both; a side's figure is its best
-round.
+jobs report. The two sides run in alternation, ROUNDS (JOBPLATFORM_BENCH_ROUNDS, default 3)
+times each, so a drift in this machine's speed touches both; each round's ratio compares the
+two sides' runs of that round, and the figure is the median round's.
 
-Last line: `topology/plain ratio: <x>`.
+Last line: `topology/plain ratio: <x>`, the median of the rounds' ratios.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from contextlib import ExitStack
@@ -52,7 +53,7 @@ from bench.harness import (
 )
 
 USERS = int(os.environ.get("JOBPLATFORM_BENCH_USERS", "200"))
-ROUNDS = int(os.environ.get("JOBPLATFORM_BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("JOBPLATFORM_BENCH_ROUNDS", "3"))
 LATENCY_MS = 100
 # An agent's account: a sync reads the newest page of people (none changed since its cursor,
 # so it stops there) and every deal, three pages: four requests of 100 ms. The sizes can be
@@ -342,8 +343,9 @@ def main() -> None:
         with process(simulator, env, tmp / "simulator.log"):
             control = SimulatorControl(f"http://127.0.0.1:{port}/_sim")
             wait_until(partial(_answers, control), 30, "the simulator to start", 0.2)
-            best: dict[str, float] = {}
+            ratios: list[float] = []
             for round_number in range(1, ROUNDS + 1):
+                rates: dict[str, float] = {}
                 for side in ("topology", "plain"):
                     before = control.stats()
                     run = run_side(side, round_number, env, tmp, redis_url)
@@ -363,12 +365,11 @@ def main() -> None:
                     )
                     if run["problems"]:
                         raise SystemExit(f"{side}: tracking is wrong: {run['problems']}")
-                    best[side] = max(best.get(side, 0.0), run["per_minute"])
-        print(
-            f"topology: {best['topology']:,.0f} jobs/min; plain: {best['plain']:,.0f} jobs/min "
-            f"(best of {ROUNDS} rounds each)"
-        )
-        print(f"topology/plain ratio: {best['topology'] / best['plain']:.2f}")
+                    rates[side] = run["per_minute"]
+                ratios.append(rates["topology"] / rates["plain"])
+                print(f"round {round_number}: topology/plain {ratios[-1]:.2f}", flush=True)
+        print(f"rounds' ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
+        print(f"topology/plain ratio: {statistics.median(ratios):.2f}")
 
 
 def _all_ready(count: int) -> bool:
